@@ -1,0 +1,355 @@
+//! `tianping`: the one binary. Subcommands parse their arguments, open what they need and call the
+//! service and web crates; no logic of its own lives here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use clap::{Args, Parser, Subcommand};
+use tianping_log::envelope::SALT_LEN;
+use tianping_service::log::{Log, audit};
+use tianping_service::{LogKeys, Node, Settings, Suite, open_db, tokens};
+use tianping_web::AppState;
+
+#[derive(Parser)]
+#[command(
+    name = "tianping",
+    version,
+    about = "天平 Tianping: evidence log and risk-sharing platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where configuration and data come from. Flags override the TOML file and `TIANPING__…` variables.
+#[derive(Args, Clone)]
+struct Common {
+    /// TOML configuration file (default: `<data-dir>/tianping.toml` when present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory: embedded database, keys, files.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL (`sqlite://…` or `postgres://…`); default: SQLite in the data directory.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+}
+
+impl Common {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let mut s = Settings::load(self.config.as_deref(), self.data_dir.as_deref())
+            .context("loading configuration")?;
+        if let Some(url) = &self.database_url {
+            s.database_url = url.clone();
+        }
+        Ok(s)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (creating the database and keys on first start).
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Public HTTP address.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Private metrics address; empty string disables it.
+        #[arg(long)]
+        metrics_listen: Option<String>,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Generate the log's keys in the data directory (refuses to overwrite) and print the vkeys.
+    Keygen {
+        #[command(flatten)]
+        common: Common,
+        /// Log origin, also the key name.
+        #[arg(long)]
+        origin: Option<String>,
+        /// Crypto suite: intl or sm.
+        #[arg(long)]
+        suite: Option<String>,
+    },
+    /// API tokens for integrations.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Verify an exported tlog-proof against a trust policy, offline. Exit 0 valid, 1 invalid.
+    Verify {
+        /// Trust policy in the c2sp.org/tlog-policy format.
+        #[arg(long)]
+        policy: PathBuf,
+        /// The proof file (c2sp.org/tlog-proof@v1).
+        proof: PathBuf,
+        /// Content file to check against the entry's commitment (JSON is canonicalised first).
+        #[arg(long, requires = "salt")]
+        content: Option<PathBuf>,
+        /// The commitment salt (base64), as returned when the entry was appended.
+        #[arg(long, requires = "content")]
+        salt: Option<String>,
+    },
+    /// Evidence-log maintenance.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; the secret is printed once, as the last line.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke the token with this name.
+    Revoke {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names and dates, never secrets).
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Recompute every hash from storage and check each checkpoint against the next. Exit 1 on
+    /// the first divergence.
+    Audit {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIANPING_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("错误 / error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            common,
+            listen,
+            metrics_listen,
+        } => {
+            let mut settings = common.settings()?;
+            if let Some(l) = listen {
+                settings.listen = l;
+            }
+            if let Some(m) = metrics_listen {
+                settings.metrics_listen = m;
+            }
+            serve(settings).await?;
+        }
+        Command::Migrate { common } => {
+            let settings = common.settings()?;
+            let db = open_db(&settings).await?;
+            println!("migrations applied ({})", db.backend().name());
+        }
+        Command::Keygen {
+            common,
+            origin,
+            suite,
+        } => {
+            let settings = common.settings()?;
+            tianping_service::ensure_data_dir(&settings.data_dir)?;
+            let origin = origin.unwrap_or(settings.log.origin);
+            let suite = Suite::parse(&suite.unwrap_or(settings.log.suite))?;
+            let keys = LogKeys::create(&settings.data_dir, &origin, suite)?;
+            for v in keys.verifiers() {
+                println!("{v}");
+            }
+        }
+        Command::Token { command } => match command {
+            TokenCommand::Create { common, name } => {
+                let db = open_db(&common.settings()?).await?;
+                let secret = tokens::create(&db, &name).await?;
+                println!("token {name:?} created; it is shown only once:");
+                println!("{}", secret.as_str());
+            }
+            TokenCommand::Revoke { common, name } => {
+                let db = open_db(&common.settings()?).await?;
+                tokens::revoke(&db, &name).await?;
+                println!("token {name:?} revoked");
+            }
+            TokenCommand::List { common } => {
+                let db = open_db(&common.settings()?).await?;
+                for t in tokens::list(&db).await? {
+                    let state = if t.revoked_ms.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!("{}\t{}\tcreated_ms={}", t.name, state, t.created_ms);
+                }
+            }
+        },
+        Command::Verify {
+            policy,
+            proof,
+            content,
+            salt,
+        } => return verify(policy, proof, content, salt),
+        Command::Log {
+            command: LogCommand::Audit { common },
+        } => return audit_log(common).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let metrics = if settings.metrics_listen.is_empty() {
+        None
+    } else {
+        Some(
+            tokio::net::TcpListener::bind(&settings.metrics_listen)
+                .await
+                .with_context(|| format!("binding metrics listener {}", settings.metrics_listen))?,
+        )
+    };
+    let max_content = settings.log.max_content_bytes;
+    let node = Node::open(settings).await?;
+    if node.keys_created {
+        tracing::info!(dir = %node.settings.data_dir.display(), "generated new log keys");
+    }
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        metrics = ?metrics.as_ref().and_then(|m| m.local_addr().ok()),
+        database = node.db.backend().name(),
+        origin = node.log.origin(),
+        suite = node.log.suite().name(),
+        size = node.log.head().size,
+        "tianping serving"
+    );
+    println!("vkey {}", node.log.vkey());
+    println!("listening on http://{}", listener.local_addr()?);
+    let state = AppState::new(node.log.clone(), node.db.clone(), max_content);
+    let Node {
+        log, sequencer, db, ..
+    } = node;
+    drop::<Log>(log);
+    tianping_web::serve(listener, metrics, state, shutdown_signal()).await?;
+    // The router and its state are gone: the sequencer drains what was queued, then stops.
+    sequencer.join().await;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn verify(
+    policy: PathBuf,
+    proof: PathBuf,
+    content: Option<PathBuf>,
+    salt: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let policy = std::fs::read_to_string(&policy).with_context(|| format!("reading {}", policy.display()))?;
+    let proof = std::fs::read(&proof).with_context(|| format!("reading {}", proof.display()))?;
+    let content = content
+        .map(|p| std::fs::read(&p).with_context(|| format!("reading {}", p.display())))
+        .transpose()?;
+    let salt = match salt {
+        Some(s) => {
+            let bytes = B64.decode(s.trim()).context("--salt is not base64")?;
+            let Ok(salt) = <[u8; SALT_LEN]>::try_from(bytes.as_slice()) else {
+                bail!("--salt must be {SALT_LEN} bytes");
+            };
+            Some(salt)
+        }
+        None => None,
+    };
+    let report = match String::from_utf8(proof) {
+        Ok(text) => tianping_log::verify::verify(
+            &policy,
+            &text,
+            content
+                .as_deref()
+                .zip(salt)
+                .map(|(content, salt)| tianping_log::verify::ContentCheck { content, salt }),
+        ),
+        Err(_) => {
+            println!("✗ 证明文件不是 UTF-8 文本\n  the proof file is not UTF-8 text");
+            println!("结果：证明无效。\nResult: the proof is INVALID.");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    print!("{}", report.render());
+    Ok(if report.valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn audit_log(common: Common) -> anyhow::Result<ExitCode> {
+    let settings = common.settings()?;
+    let db = open_db(&settings).await?;
+    let keys = LogKeys::load(&settings.data_dir).context("loading the log keys")?;
+    let started = std::time::Instant::now();
+    let report = audit(&db, keys.suite.hash(), &keys.verifiers()).await?;
+    println!(
+        "entries={} checkpoints={} tiles={} seconds={:.1}",
+        report.entries,
+        report.checkpoints,
+        report.tiles,
+        started.elapsed().as_secs_f64()
+    );
+    match &report.divergence {
+        None => {
+            println!(
+                "审计通过：存储中的日志与所有检查点一致。\naudit passed: the stored log matches every checkpoint."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(d) => {
+            println!("审计失败，首个不一致处 / audit FAILED, first divergence: {d}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

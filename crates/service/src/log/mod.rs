@@ -1,0 +1,379 @@
+//! The evidence log service: durable appends through one sequencer with group commit, and reads
+//! (proofs, tiles, checkpoints) from storage.
+//!
+//! Append path: callers [`Log::prepare`] an entry on their own task (canonical content, salt,
+//! commitment, envelope, leaf hash — the CPU work happens in parallel), then [`Log::append`] hands it
+//! to the sequencer. The sequencer takes everything queued (up to `max_batch`), extends the right
+//! edge of the tree, signs a checkpoint for the new size and writes entries, contents, changed
+//! tiles and the checkpoint in one transaction. Only after the commit (fsync) returns are the
+//! callers answered, each with its index, leaf hash and that checkpoint.
+
+mod audit;
+mod edge;
+mod reader;
+mod writer;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tianping_log::checkpoint::Checkpoint;
+use tianping_log::envelope::{self, Envelope, EnvelopeError, Kind, SALT_LEN, Source, Subject};
+use tianping_log::merkle::ProofError;
+use tianping_log::note::VerifierKey;
+use tianping_log::proof::TlogProof;
+use tianping_log::{Hash, HashAlg};
+use tianping_store::{Db, StoreError, log as rows};
+use tokio::sync::{mpsc, oneshot, watch};
+use zeroize::Zeroizing;
+
+use crate::config::LogSettings;
+use crate::keys::{LogKeys, Suite, random_bytes};
+
+pub use audit::{AuditReport, audit};
+pub use edge::{RightEdge, TouchedTile};
+pub use reader::{FetchedTiles, TreeReader};
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The latest committed and signed state of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub size: u64,
+    pub root: Hash,
+    /// The signed checkpoint note for `size`.
+    pub note: Arc<str>,
+}
+
+/// What an append gives back once the entry is durable.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub index: u64,
+    pub leaf_hash: Hash,
+    /// Signed checkpoint of the batch that committed the entry; it covers `index`.
+    pub checkpoint: Arc<str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Invalid(#[from] EnvelopeError),
+    #[error("content is {size} bytes; at most {max} are accepted")]
+    ContentTooLarge { size: usize, max: usize },
+    #[error("the log is shutting down")]
+    Unavailable,
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("size {size} is beyond the tree (size {tree_size})")]
+    SizeBeyondTree { size: u64, tree_size: u64 },
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    #[error("not found")]
+    NotFound,
+    #[error("stored log is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("storage failed: {0}")]
+    Storage(#[from] StoreError),
+}
+
+/// An entry ready for the sequencer. Holds the content: never log or print it.
+pub struct Prepared {
+    envelope: Vec<u8>,
+    leaf_hash: Hash,
+    salt: Zeroizing<[u8; SALT_LEN]>,
+    content: Vec<u8>,
+}
+
+impl Prepared {
+    pub fn leaf_hash(&self) -> Hash {
+        self.leaf_hash
+    }
+    pub fn salt(&self) -> &[u8; SALT_LEN] {
+        &self.salt
+    }
+    pub fn envelope(&self) -> &[u8] {
+        &self.envelope
+    }
+}
+
+/// What a caller submits.
+pub struct NewEntry<'a> {
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub source: &'a str,
+    pub occurred_ms: Option<u64>,
+    pub content: &'a Value,
+}
+
+struct Shared {
+    db: Db,
+    alg: HashAlg,
+    suite: Suite,
+    origin: String,
+    verifiers: Vec<VerifierKey>,
+    pseudonym_key: Zeroizing<Vec<u8>>,
+    max_content: usize,
+    queue: mpsc::Sender<writer::Job>,
+    head: watch::Receiver<Arc<Head>>,
+    reader: TreeReader,
+}
+
+/// Handle to the log. Cheap to clone; all clones share one sequencer.
+#[derive(Clone)]
+pub struct Log {
+    shared: Arc<Shared>,
+}
+
+/// Joins the sequencer task when the last [`Log`] handle is gone.
+pub struct SequencerHandle(tokio::task::JoinHandle<()>);
+
+impl SequencerHandle {
+    /// Wait for the sequencer to finish the batches already queued.
+    pub async fn join(self) {
+        let _ = self.0.await;
+    }
+}
+
+impl Log {
+    /// Open the log stored in `db`, creating it (parameters and the signed empty checkpoint) on
+    /// first use, and start the sequencer. Fails if the keys do not belong to this log.
+    pub async fn open(
+        db: Db,
+        keys: LogKeys,
+        settings: &LogSettings,
+    ) -> anyhow::Result<(Log, SequencerHandle)> {
+        let origin = keys.origin().to_owned();
+        let suite = keys.suite;
+        let alg = suite.hash();
+        let params = match rows::params(&db).await? {
+            Some(p) => p,
+            None => {
+                let p = rows::LogParams {
+                    origin: origin.clone(),
+                    suite: suite.name().into(),
+                    hash_alg: alg.name().into(),
+                    created_ms: now_ms() as i64,
+                };
+                let empty = Checkpoint {
+                    origin: origin.clone(),
+                    size: 0,
+                    root: alg.empty_root(),
+                    extensions: vec![],
+                };
+                let signers: Vec<_> = keys.signers.iter().collect();
+                let note = empty.sign(&signers)?;
+                let mut tx = db.begin().await?;
+                rows::insert_params(&mut tx, &p).await?;
+                rows::insert_checkpoint(
+                    &mut tx,
+                    &rows::CheckpointRow {
+                        size: 0,
+                        root: empty.root.to_vec(),
+                        note,
+                        created_ms: p.created_ms,
+                    },
+                )
+                .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                p
+            }
+        };
+        if params.origin != origin || params.suite != suite.name() || params.hash_alg != alg.name() {
+            anyhow::bail!(
+                "the keys (origin {origin}, suite {}) do not belong to this log (origin {}, suite {})",
+                suite.name(),
+                params.origin,
+                params.suite
+            );
+        }
+        let latest = rows::latest_checkpoint(&db)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("log has parameters but no checkpoint"))?;
+        let verifiers = keys.verifiers();
+        let (cp, _) = tianping_log::checkpoint::open_checkpoint(&latest.note, &verifiers)
+            .map_err(|e| anyhow::anyhow!("latest checkpoint does not verify with the log keys: {e}"))?;
+        let reader = TreeReader::new(db.clone(), alg, settings.tile_cache);
+        let needed = RightEdge::tiles_needed(cp.size).into_iter().collect();
+        let fetched = reader.fetch(&needed).await?;
+        let edge = RightEdge::from_tiles(alg, cp.size, fetched.into_tiles())
+            .map_err(|e| anyhow::anyhow!("stored tree is incomplete: {e}"))?;
+        let root = edge
+            .root()
+            .map_err(|e| anyhow::anyhow!("stored tree is incomplete: {e}"))?;
+        if root != cp.root {
+            anyhow::bail!(
+                "stored tree root does not match the latest checkpoint (size {})",
+                cp.size
+            );
+        }
+        let head = Arc::new(Head {
+            size: cp.size,
+            root,
+            note: latest.note.into(),
+        });
+        let (head_tx, head_rx) = watch::channel(head);
+        let (queue_tx, queue_rx) = mpsc::channel(settings.max_batch.max(1) * 4);
+        let pseudonym_key = keys.pseudonym_key.clone();
+        let task = writer::Sequencer {
+            db: db.clone(),
+            alg,
+            origin: origin.clone(),
+            signers: keys.signers,
+            edge,
+            head: head_tx,
+            max_batch: settings.max_batch.max(1),
+        }
+        .spawn(queue_rx);
+        let log = Log {
+            shared: Arc::new(Shared {
+                db,
+                alg,
+                suite,
+                origin,
+                verifiers,
+                pseudonym_key,
+                max_content: settings.max_content_bytes,
+                queue: queue_tx,
+                head: head_rx,
+                reader,
+            }),
+        };
+        Ok((log, SequencerHandle(task)))
+    }
+
+    pub fn alg(&self) -> HashAlg {
+        self.shared.alg
+    }
+    pub fn suite(&self) -> Suite {
+        self.shared.suite
+    }
+    pub fn origin(&self) -> &str {
+        &self.shared.origin
+    }
+    pub fn verifiers(&self) -> &[VerifierKey] {
+        &self.shared.verifiers
+    }
+    pub fn db(&self) -> &Db {
+        &self.shared.db
+    }
+    pub fn reader(&self) -> &TreeReader {
+        &self.shared.reader
+    }
+
+    /// The latest committed head.
+    pub fn head(&self) -> Arc<Head> {
+        self.shared.head.borrow().clone()
+    }
+
+    /// Is the sequencer still running?
+    pub fn is_running(&self) -> bool {
+        !self.shared.queue.is_closed()
+    }
+
+    /// Validate and encode an entry. Pure CPU work, safe to run on many tasks at once.
+    pub fn prepare(&self, e: NewEntry<'_>) -> Result<Prepared, AppendError> {
+        let kind = Kind::parse(e.kind)?;
+        let subject = Subject::parse(e.subject)?;
+        let source = Source::parse(e.source)?;
+        let content = envelope::canonical_json(e.content);
+        if content.len() > self.shared.max_content {
+            return Err(AppendError::ContentTooLarge {
+                size: content.len(),
+                max: self.shared.max_content,
+            });
+        }
+        let alg = self.shared.alg;
+        let salt = random_bytes::<SALT_LEN>();
+        let received_ms = now_ms();
+        let env = Envelope {
+            kind,
+            subject_pseudonym: envelope::pseudonym(alg, &self.shared.pseudonym_key, &subject),
+            source,
+            received_ms,
+            occurred_ms: e.occurred_ms.unwrap_or(received_ms),
+            commitment: envelope::commitment(alg, &salt, &content),
+        };
+        let bytes = env.encode();
+        Ok(Prepared {
+            leaf_hash: alg.leaf_hash(&bytes),
+            envelope: bytes,
+            salt,
+            content,
+        })
+    }
+
+    /// Append a prepared entry; resolves once it is durable and covered by a signed checkpoint.
+    pub async fn append(&self, entry: Prepared) -> Result<Receipt, AppendError> {
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .queue
+            .send(writer::Job { entry, respond: tx })
+            .await
+            .map_err(|_| AppendError::Unavailable)?;
+        rx.await.map_err(|_| AppendError::Unavailable)?
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), ReadError> {
+        let tree_size = self.head().size;
+        if size > tree_size {
+            return Err(ReadError::SizeBeyondTree { size, tree_size });
+        }
+        Ok(())
+    }
+
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ReadError> {
+        self.check_size(size)?;
+        self.shared.reader.inclusion_proof(index, size).await
+    }
+
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ReadError> {
+        self.check_size(to)?;
+        self.shared.reader.consistency_proof(from, to).await
+    }
+
+    /// A `c2sp.org/tlog-proof@v1` for entry `index` against the latest checkpoint; its `extra`
+    /// carries the entry's envelope so the proof is self-contained.
+    pub async fn entry_proof(&self, index: u64) -> Result<TlogProof, ReadError> {
+        let head = self.head();
+        if index >= head.size {
+            return Err(ReadError::Proof(ProofError::IndexOutOfRange {
+                index,
+                size: head.size,
+            }));
+        }
+        let proof = self.shared.reader.inclusion_proof(index, head.size).await?;
+        let entry = rows::entries(&self.shared.db, index, index + 1)
+            .await?
+            .pop()
+            .ok_or_else(|| ReadError::Corrupt(format!("entry {index} is missing")))?;
+        Ok(TlogProof {
+            extra: Some(entry.envelope),
+            index,
+            proof,
+            checkpoint: head.note.to_string(),
+        })
+    }
+
+    /// The verifier key of the log's primary (Ed25519) signing key, in vkey format.
+    pub fn vkey(&self) -> String {
+        self.shared.verifiers[0].to_string()
+    }
+}
+
+impl FetchedTiles {
+    fn into_tiles(self) -> Vec<(u8, u64, tianping_log::tile::ExpandedTile)> {
+        self.into_inner()
+            .into_iter()
+            .map(|((l, i), t)| (l, i, Arc::unwrap_or_clone(t)))
+            .collect()
+    }
+}

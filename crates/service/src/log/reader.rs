@@ -1,0 +1,166 @@
+//! Proofs and tiles served from storage. A proof is computed in two passes: a dry run with a
+//! recording node source tells which tiles the proof touches; those are fetched in one query (full
+//! tiles from a bounded cache), and the proof is computed over them. Nothing of the tree is kept in
+//! memory beyond the cache, so memory stays flat as the log grows.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tianping_log::merkle::{self, MissingNode, NodeSource, ProofError};
+use tianping_log::tile::{ExpandedTile, TILE_WIDTH, TileRecorder, locate};
+use tianping_log::{Hash, HashAlg};
+use tianping_store::{Db, log as rows};
+
+use super::ReadError;
+
+/// Tiles fetched for one computation.
+pub struct FetchedTiles(HashMap<(u8, u64), Arc<ExpandedTile>>);
+
+impl NodeSource for FetchedTiles {
+    fn node(&self, level: u8, index: u64) -> Result<Hash, MissingNode> {
+        let loc = locate(level, index);
+        self.0
+            .get(&(loc.tile_level, loc.tile_index))
+            .and_then(|t| t.node(loc.height, loc.offset))
+            .ok_or(MissingNode { level, index })
+    }
+}
+
+/// Reads the stored tree. Cheap to clone.
+#[derive(Clone)]
+pub struct TreeReader {
+    db: Db,
+    alg: HashAlg,
+    cache: Arc<TileCache>,
+}
+
+/// A bounded cache of full tiles (they never change). When full it is emptied and refilled: crude,
+/// but bounded, lock-light and good enough for the hot upper levels.
+struct TileCache {
+    capacity: usize,
+    map: Mutex<HashMap<(u8, u64), Arc<ExpandedTile>>>,
+}
+
+impl TreeReader {
+    pub fn new(db: Db, alg: HashAlg, cache_capacity: usize) -> Self {
+        TreeReader {
+            db,
+            alg,
+            cache: Arc::new(TileCache {
+                capacity: cache_capacity,
+                map: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn alg(&self) -> HashAlg {
+        self.alg
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Fetch `keys` (cache first, then one query for the rest).
+    pub async fn fetch(&self, keys: &BTreeSet<(u8, u64)>) -> Result<FetchedTiles, ReadError> {
+        let mut found = HashMap::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        {
+            let cache = self.cache.map.lock().expect("cache lock");
+            for k in keys {
+                match cache.get(k) {
+                    Some(t) => {
+                        found.insert(*k, t.clone());
+                    }
+                    None => missing.push(*k),
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let fetched = rows::tiles(&self.db, &missing).await?;
+            let mut newly_full = Vec::new();
+            for row in fetched {
+                let tile = ExpandedTile::from_bytes(row.width, &row.nodes)
+                    .map_err(|e| ReadError::Corrupt(format!("tile {}/{}: {e}", row.level, row.idx)))?;
+                let tile = Arc::new(tile);
+                if u64::from(row.width) == TILE_WIDTH {
+                    newly_full.push(((row.level, row.idx), tile.clone()));
+                }
+                found.insert((row.level, row.idx), tile);
+            }
+            if !newly_full.is_empty() && self.cache.capacity > 0 {
+                let mut cache = self.cache.map.lock().expect("cache lock");
+                if cache.len() + newly_full.len() > self.cache.capacity {
+                    cache.clear();
+                }
+                cache.extend(newly_full);
+            }
+        }
+        Ok(FetchedTiles(found))
+    }
+
+    /// Run `f` over the tiles it needs: first a dry run to learn them, then for real.
+    async fn over_tiles<T>(
+        &self,
+        f: impl Fn(&dyn NodeSource) -> Result<T, ProofError>,
+    ) -> Result<T, ReadError> {
+        let recorder = TileRecorder::new();
+        // The dry run's result is meaningless (dummy hashes); only the access pattern matters.
+        let _ = f(&recorder);
+        let tiles = self.fetch(&recorder.tiles()).await?;
+        f(&tiles).map_err(|e| match e {
+            ProofError::Missing(m) => ReadError::Corrupt(format!("stored tree lacks {m}")),
+            other => ReadError::Proof(other),
+        })
+    }
+
+    /// Inclusion proof of `index` in the tree of `size` (the caller checks `size` is committed).
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ReadError> {
+        let alg = self.alg;
+        self.over_tiles(|src| merkle::inclusion_proof(alg, index, size, src))
+            .await
+    }
+
+    /// Consistency proof from `from` to `to` (the caller checks `to` is committed).
+    pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ReadError> {
+        let alg = self.alg;
+        self.over_tiles(|src| merkle::consistency_proof(alg, from, to, src))
+            .await
+    }
+
+    /// Root of the stored tree at any committed `size`.
+    pub async fn root(&self, size: u64) -> Result<Hash, ReadError> {
+        let alg = self.alg;
+        self.over_tiles(|src| merkle::root(alg, size, src).map_err(ProofError::from))
+            .await
+    }
+
+    /// The first `width` hashes of stored tile `level/index`, if that many exist.
+    pub async fn tile_hashes(&self, level: u8, index: u64, width: u16) -> Result<Option<Vec<u8>>, ReadError> {
+        let tiles = self.fetch(&BTreeSet::from([(level, index)])).await?;
+        Ok(tiles.0.get(&(level, index)).and_then(|t| t.bottom_bytes(width)))
+    }
+
+    /// Entry bundle `index` with `width` entries: each entry as a big-endian u16 length and its bytes.
+    pub async fn entry_bundle(&self, index: u64, width: u16) -> Result<Option<Vec<u8>>, ReadError> {
+        let from = index * TILE_WIDTH;
+        let entries = rows::entries(&self.db, from, from + u64::from(width)).await?;
+        if entries.len() != usize::from(width) {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(entries.iter().map(|e| e.envelope.len() + 2).sum());
+        for e in entries {
+            let len = u16::try_from(e.envelope.len())
+                .map_err(|_| ReadError::Corrupt(format!("entry {} is too long", e.idx)))?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(&e.envelope);
+        }
+        Ok(Some(out))
+    }
+}
+
+impl FetchedTiles {
+    pub(crate) fn into_inner(self) -> HashMap<(u8, u64), Arc<ExpandedTile>> {
+        self.0
+    }
+}

@@ -1,0 +1,164 @@
+//! The sequencer: the single writer of the log. See the module docs of `log` for the protocol.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tianping_log::checkpoint::Checkpoint;
+use tianping_log::note::NoteSigner;
+use tianping_log::{Hash, HashAlg};
+use tianping_store::{Db, NewContent, NewEntry, StoreError, TileRow, log as rows};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{AppendError, Head, Prepared, Receipt, RightEdge, now_ms};
+
+pub(super) struct Job {
+    pub entry: Prepared,
+    pub respond: oneshot::Sender<Result<Receipt, AppendError>>,
+}
+
+pub(super) struct Sequencer {
+    pub db: Db,
+    pub alg: HashAlg,
+    pub origin: String,
+    pub signers: Vec<NoteSigner>,
+    pub edge: RightEdge,
+    pub head: watch::Sender<Arc<Head>>,
+    pub max_batch: usize,
+}
+
+impl Sequencer {
+    pub fn spawn(self, queue: mpsc::Receiver<Job>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(queue))
+    }
+
+    async fn run(mut self, mut queue: mpsc::Receiver<Job>) {
+        let mut batch: Vec<Job> = Vec::with_capacity(self.max_batch);
+        // recv_many waits for at least one job and takes whatever else is already queued.
+        while queue.recv_many(&mut batch, self.max_batch).await > 0 {
+            let started = Instant::now();
+            let jobs = std::mem::take(&mut batch);
+            let n = jobs.len();
+            match self.commit(&jobs).await {
+                Ok((first, note)) => {
+                    metrics::counter!("tianping_log_appends_total").increment(n as u64);
+                    metrics::histogram!("tianping_log_batch_size").record(n as f64);
+                    metrics::histogram!("tianping_log_commit_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    for (i, job) in jobs.into_iter().enumerate() {
+                        let receipt = Receipt {
+                            index: first + i as u64,
+                            leaf_hash: job.entry.leaf_hash,
+                            checkpoint: note.clone(),
+                        };
+                        let _ = job.respond.send(Ok(receipt));
+                    }
+                }
+                Err(e) => {
+                    metrics::counter!("tianping_log_append_failures_total").increment(n as u64);
+                    tracing::error!(error = %e, batch = n, "log batch failed; nothing of it was acknowledged");
+                    for job in jobs {
+                        let _ = job.respond.send(Err(AppendError::Storage(e.to_string())));
+                    }
+                    // The transaction may or may not have reached the disk (a lost connection
+                    // during COMMIT). Rebuild the edge from storage before going on.
+                    if let Err(e) = self.reload().await {
+                        tracing::error!(error = %e, "cannot reload the log state; the sequencer stops");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commit one batch; returns the first index and the signed checkpoint.
+    async fn commit(&mut self, jobs: &[Job]) -> anyhow::Result<(u64, Arc<str>)> {
+        let first = self.edge.size();
+        let leaves: Vec<Hash> = jobs.iter().map(|j| j.entry.leaf_hash).collect();
+        let mut edge = self.edge.clone();
+        let touched = edge.append(&leaves);
+        let root = edge.root()?;
+        let size = edge.size();
+        let checkpoint = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+            extensions: vec![],
+        };
+        let signers: Vec<&NoteSigner> = self.signers.iter().collect();
+        let note = checkpoint.sign(&signers)?;
+
+        let entries: Vec<NewEntry> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| NewEntry {
+                idx: first + i as u64,
+                leaf_hash: j.entry.leaf_hash,
+                envelope: j.entry.envelope.clone(),
+            })
+            .collect();
+        let contents: Vec<NewContent> = jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| NewContent {
+                idx: first + i as u64,
+                salt: *j.entry.salt,
+                content: j.entry.content.clone(),
+            })
+            .collect();
+        let tiles: Vec<TileRow> = touched
+            .iter()
+            .map(|t| TileRow {
+                level: t.level,
+                idx: t.index,
+                width: t.tile.width(),
+                nodes: t.tile.to_bytes(),
+            })
+            .collect();
+        let mut tx = self.db.begin().await?;
+        rows::insert_entries(&mut tx, &entries).await?;
+        rows::insert_contents(&mut tx, &contents).await?;
+        rows::upsert_tiles(&mut tx, &tiles).await?;
+        rows::insert_checkpoint(
+            &mut tx,
+            &rows::CheckpointRow {
+                size,
+                root: root.to_vec(),
+                note: note.clone(),
+                created_ms: now_ms() as i64,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+
+        self.edge = edge;
+        let note: Arc<str> = note.into();
+        self.head.send_replace(Arc::new(Head {
+            size,
+            root,
+            note: note.clone(),
+        }));
+        Ok((first, note))
+    }
+
+    async fn reload(&mut self) -> anyhow::Result<()> {
+        let latest = rows::latest_checkpoint(&self.db)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no checkpoint"))?;
+        let needed = RightEdge::tiles_needed(latest.size);
+        let tiles = rows::tiles(&self.db, &needed).await?;
+        let mut parsed = Vec::new();
+        for t in tiles {
+            let tile = tianping_log::tile::ExpandedTile::from_bytes(t.width, &t.nodes)
+                .map_err(|e| anyhow::anyhow!("tile {}/{}: {e}", t.level, t.idx))?;
+            parsed.push((t.level, t.idx, tile));
+        }
+        self.edge = RightEdge::from_tiles(self.alg, latest.size, parsed).map_err(anyhow::Error::msg)?;
+        let root = self.edge.root()?;
+        self.head.send_replace(Arc::new(Head {
+            size: latest.size,
+            root,
+            note: latest.note.into(),
+        }));
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! Storage tests, run on SQLite and (when TIANPING_TEST_DATABASE_URL is set) PostgreSQL.
+
+use tianping_store::log::{self as rows, CheckpointRow, LogParams, NewContent, NewEntry, TileRow};
+use tianping_store::testing::TestDb;
+use tianping_store::{Backend, tokens};
+
+#[tokio::test]
+async fn both_schemas_have_the_same_tables_and_columns() {
+    let sqlite = TestDb::sqlite().connect().await.schema().await.unwrap();
+    assert!(sqlite.iter().any(|(t, _)| t == "log_entries"), "{sqlite:?}");
+    match TestDb::postgres().await {
+        Some(pg) => {
+            let pg = pg.connect().await.schema().await.unwrap();
+            assert_eq!(sqlite, pg);
+        }
+        None => eprintln!("TIANPING_TEST_DATABASE_URL not set: PostgreSQL schema not compared"),
+    }
+}
+
+#[tokio::test]
+async fn migrations_have_the_same_versions_on_both_backends() {
+    let names = |dir: &str| {
+        let mut v: Vec<String> =
+            std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("sqlite"), names("postgres"));
+    assert!(!names("sqlite").is_empty());
+}
+
+#[tokio::test]
+async fn log_rows_round_trip_in_one_transaction() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        assert_eq!(db.backend(), t.backend);
+        let mut tx = db.begin().await.unwrap();
+        rows::insert_params(
+            &mut tx,
+            &LogParams {
+                origin: "o/log".into(),
+                suite: "intl".into(),
+                hash_alg: "sha256".into(),
+                created_ms: 5,
+            },
+        )
+        .await
+        .unwrap();
+        let entries: Vec<NewEntry> = (0..3000u64)
+            .map(|i| NewEntry {
+                idx: i,
+                leaf_hash: [i as u8; 32],
+                envelope: vec![1, 2, i as u8],
+            })
+            .collect();
+        rows::insert_entries(&mut tx, &entries).await.unwrap();
+        let contents: Vec<NewContent> = (0..3000u64)
+            .map(|i| NewContent {
+                idx: i,
+                salt: [7; 32],
+                content: format!("{{\"i\":{i}}}").into_bytes(),
+            })
+            .collect();
+        rows::insert_contents(&mut tx, &contents).await.unwrap();
+        rows::upsert_tiles(
+            &mut tx,
+            &[TileRow {
+                level: 0,
+                idx: 1,
+                width: 1,
+                nodes: vec![1; 32],
+            }],
+        )
+        .await
+        .unwrap();
+        rows::upsert_tiles(
+            &mut tx,
+            &[TileRow {
+                level: 0,
+                idx: 1,
+                width: 2,
+                nodes: vec![2; 96],
+            }],
+        )
+        .await
+        .unwrap();
+        rows::insert_checkpoint(
+            &mut tx,
+            &CheckpointRow {
+                size: 3000,
+                root: vec![3; 32],
+                note: "n".into(),
+                created_ms: 9,
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!(rows::params(&db).await.unwrap().unwrap().origin, "o/log");
+        let got = rows::entries(&db, 2998, 5000).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].idx, 2999);
+        assert_eq!(got[1].envelope, vec![1, 2, (2999u64 as u8)]);
+        let c = rows::contents(&db, 10, 11).await.unwrap();
+        assert_eq!(c[0].2, b"{\"i\":10}".to_vec());
+        let tiles = rows::tiles(&db, &[(0, 1), (0, 2)]).await.unwrap();
+        assert_eq!(
+            tiles,
+            vec![TileRow {
+                level: 0,
+                idx: 1,
+                width: 2,
+                nodes: vec![2; 96]
+            }]
+        );
+        assert_eq!(rows::latest_checkpoint(&db).await.unwrap().unwrap().size, 3000);
+        assert_eq!(rows::checkpoints_from(&db, 3001, 10).await.unwrap().len(), 0);
+        db.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_transaction_leaves_nothing() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let mut tx = db.begin().await.unwrap();
+        rows::insert_entries(
+            &mut tx,
+            &[NewEntry {
+                idx: 0,
+                leaf_hash: [0; 32],
+                envelope: vec![0],
+            }],
+        )
+        .await
+        .unwrap();
+        // Duplicate key: the statement fails, and the whole transaction is abandoned.
+        let dup = rows::insert_entries(
+            &mut tx,
+            &[NewEntry {
+                idx: 0,
+                leaf_hash: [0; 32],
+                envelope: vec![0],
+            }],
+        )
+        .await;
+        assert!(dup.is_err());
+        drop(tx);
+        assert!(
+            rows::entries(&db, 0, 10).await.unwrap().is_empty(),
+            "{:?}",
+            t.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_found_by_hash_until_revoked() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let mut tx = db.begin().await.unwrap();
+        tokens::insert(&mut tx, "id1", "partner", &[1; 32], 1)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(tokens::name_taken(&db, "partner").await.unwrap());
+        assert_eq!(
+            tokens::find_active(&db, &[1; 32]).await.unwrap().unwrap().name,
+            "partner"
+        );
+        assert!(tokens::find_active(&db, &[2; 32]).await.unwrap().is_none());
+        let mut tx = db.begin().await.unwrap();
+        assert!(tokens::revoke(&mut tx, "partner", 2).await.unwrap());
+        tx.commit().await.unwrap();
+        assert!(tokens::find_active(&db, &[1; 32]).await.unwrap().is_none());
+        assert_eq!(tokens::list(&db).await.unwrap()[0].revoked_ms, Some(2));
+        if t.backend == Backend::Postgres {
+            eprintln!("ran on PostgreSQL");
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Every error leaves as `application/problem+json` (RFC 9457) with a stable `code`. This file is the
+//! one table from error to code and status; the codes are part of the API and never change meaning.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tianping_log::merkle::ProofError;
+use tianping_service::log::{AppendError, ReadError};
+use utoipa::ToSchema;
+
+/// The problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `urn:tianping:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code; the UI translates it.
+    pub code: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("kind must be a dotted lowercase name such as consultation.message")]
+    InvalidKind,
+    #[error("subject must be 1 to 256 bytes without control characters or surrounding spaces")]
+    InvalidSubject,
+    #[error("content is {size} bytes in canonical form; at most {max} are accepted")]
+    ContentTooLarge { size: usize, max: usize },
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("{0}")]
+    InvalidPath(String),
+    #[error("size {size} is beyond the tree (size {tree_size})")]
+    SizeBeyondTree { size: u64, tree_size: u64 },
+    #[error("index {index} is not below the tree size {size}")]
+    IndexOutOfRange { index: u64, size: u64 },
+    #[error("{0}")]
+    InvalidRange(String),
+    #[error("{0}")]
+    InvalidTilePath(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the service is not ready")]
+    NotReady,
+    #[error("the log is shutting down; retry")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            InvalidJson(_) => "invalid_json",
+            InvalidBody(_) => "invalid_body",
+            UnsupportedMediaType => "unsupported_media_type",
+            PayloadTooLarge(_) => "payload_too_large",
+            InvalidKind => "invalid_kind",
+            InvalidSubject => "invalid_subject",
+            ContentTooLarge { .. } => "content_too_large",
+            Unauthorized => "unauthorized",
+            InvalidQuery(_) => "invalid_query",
+            InvalidPath(_) => "invalid_path",
+            SizeBeyondTree { .. } => "size_beyond_tree",
+            IndexOutOfRange { .. } => "index_out_of_range",
+            InvalidRange(_) => "invalid_range",
+            InvalidTilePath(_) => "invalid_tile_path",
+            NotFound(_) => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            NotReady => "not_ready",
+            Unavailable => "unavailable",
+            Internal => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            InvalidJson(_)
+            | InvalidBody(_)
+            | InvalidKind
+            | InvalidSubject
+            | InvalidQuery(_)
+            | InvalidPath(_)
+            | SizeBeyondTree { .. }
+            | IndexOutOfRange { .. }
+            | InvalidRange(_)
+            | InvalidTilePath(_) => StatusCode::BAD_REQUEST,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            PayloadTooLarge(_) | ContentTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Unauthorized => StatusCode::UNAUTHORIZED,
+            NotFound(_) => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            NotReady | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        Problem {
+            type_: format!("urn:tianping:problem:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: self.code().to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if matches!(self, ApiError::Internal) {
+            metrics::counter!("tianping_http_internal_errors_total").increment(1);
+        }
+        let mut resp = (self.status(), Json(self.problem())).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if matches!(self, ApiError::Unauthorized) {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<AppendError> for ApiError {
+    fn from(e: AppendError) -> Self {
+        use tianping_log::envelope::EnvelopeError;
+        match e {
+            AppendError::Invalid(EnvelopeError::BadKind) => ApiError::InvalidKind,
+            AppendError::Invalid(EnvelopeError::BadSubject) => ApiError::InvalidSubject,
+            AppendError::Invalid(other) => ApiError::InvalidBody(other.to_string()),
+            AppendError::ContentTooLarge { size, max } => ApiError::ContentTooLarge { size, max },
+            AppendError::Unavailable => ApiError::Unavailable,
+            AppendError::Storage(detail) => {
+                // The detail may name tables or values: keep it in the server log only.
+                tracing::error!(%detail, "append failed in storage");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<ReadError> for ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::SizeBeyondTree { size, tree_size } => ApiError::SizeBeyondTree { size, tree_size },
+            ReadError::Proof(ProofError::IndexOutOfRange { index, size }) => {
+                ApiError::IndexOutOfRange { index, size }
+            }
+            ReadError::Proof(ProofError::BadSizes { from, to }) => ApiError::InvalidRange(format!(
+                "a consistency proof needs 0 < from <= to (got from={from}, to={to})"
+            )),
+            ReadError::NotFound => ApiError::NotFound("not found".into()),
+            other => {
+                tracing::error!(error = %other, "read failed");
+                ApiError::Internal
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. A copy is committed at
+//! `docs/openapi.json`; a test fails when it is stale.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tianping 天平", description = "Evidence log, and later the risk-sharing services, of the Tianping platform."),
+    paths(
+        crate::api::append,
+        crate::api::inclusion,
+        crate::api::consistency,
+        crate::api::entry_proof,
+        crate::tiles::checkpoint,
+        crate::tiles::vkey,
+        crate::tiles::tile,
+        crate::healthz,
+        crate::readyz,
+    ),
+    components(schemas(crate::Problem)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as pretty JSON with a trailing newline (the committed form).
+pub fn document() -> String {
+    let mut s = ApiDoc::openapi().to_pretty_json().expect("OpenAPI serialises");
+    s.push('\n');
+    s
+}
+
+pub async fn serve() -> Json<serde_json::Value> {
+    Json(serde_json::to_value(ApiDoc::openapi()).expect("OpenAPI serialises"))
+}

@@ -1,0 +1,518 @@
+//! HTTP API tests: a real server on a loopback port per test, on SQLite and (when
+//! TIANPING_TEST_DATABASE_URL is set) PostgreSQL.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use tianping_log::checkpoint::open_checkpoint;
+use tianping_log::merkle::{MemoryTree, verify_consistency, verify_inclusion};
+use tianping_log::note::VerifierKey;
+use tianping_log::tile::{TILE_WIDTH, TileRef};
+use tianping_log::{Hash, HashAlg};
+use tianping_service::{Node, Settings, tokens};
+use tianping_store::testing::TestDb;
+use tianping_web::AppState;
+use tokio::sync::oneshot;
+
+const MAX_CONTENT: usize = 4096;
+
+struct Server {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    node_log: tianping_service::log::Log,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(db: &TestDb, suite: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::load(None, Some(dir.path())).unwrap();
+        settings.database_url = db.url.clone();
+        settings.log.suite = suite.into();
+        settings.log.origin = "test.tianping.example/log".into();
+        settings.log.max_content_bytes = MAX_CONTENT;
+        let node = Node::open(settings).await.unwrap();
+        let token = tokens::create(&node.db, "partner-a").await.unwrap().to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = AppState::new(node.log.clone(), node.db.clone(), MAX_CONTENT);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            tianping_web::serve(listener, None, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Server {
+            base,
+            token,
+            http: reqwest::Client::new(),
+            node_log: node.log,
+            stop: Some(stop),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap();
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn append(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/log/entries"))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    async fn vkey(&self) -> VerifierKey {
+        let text = self.get("/log/vkey").await.text().await.unwrap();
+        VerifierKey::parse(text.trim_end()).unwrap()
+    }
+}
+
+fn b64hashes(v: &Value) -> Vec<Vec<u8>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| B64.decode(h.as_str().unwrap()).unwrap())
+        .collect()
+}
+
+async fn expect_problem(resp: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(resp.status().as_u16(), status, "expected {code}");
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json",
+        "{code}"
+    );
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(!body["detail"].as_str().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_are_provable_from_proofs_and_tiles() {
+    for (db, suite, alg) in [
+        (TestDb::sqlite(), "intl", HashAlg::Sha256),
+        (TestDb::sqlite(), "sm", HashAlg::Sm3),
+    ]
+    .into_iter()
+    .chain(TestDb::postgres().await.map(|db| (db, "intl", HashAlg::Sha256)))
+    {
+        let server = Arc::new(Server::start(&db, suite).await);
+        let vkey = server.vkey().await;
+        let mut tasks = Vec::new();
+        for t in 0..16 {
+            let s = server.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut receipts = Vec::new();
+                for i in 0..40 {
+                    let resp = s
+                        .append(
+                            &json!({"kind": "consultation.message", "subject": format!("patient-{t}"),
+                                        "content": {"text": format!("第{i}条消息"), "seq": i}}),
+                        )
+                        .await;
+                    assert_eq!(resp.status().as_u16(), 201);
+                    receipts.push(resp.json::<Value>().await.unwrap());
+                }
+                receipts
+            }));
+        }
+        let mut receipts = Vec::new();
+        for t in tasks {
+            receipts.extend(t.await.unwrap());
+        }
+        let mut indices: Vec<u64> = receipts.iter().map(|r| r["index"].as_u64().unwrap()).collect();
+        indices.sort();
+        assert_eq!(indices, (0..640).collect::<Vec<_>>(), "every index exactly once");
+
+        // Each receipt: its checkpoint is signed by the log, covers its index, and proves it.
+        let mut sizes = Vec::new();
+        for r in &receipts {
+            let (cp, _) =
+                open_checkpoint(r["checkpoint"].as_str().unwrap(), std::slice::from_ref(&vkey)).unwrap();
+            let index = r["index"].as_u64().unwrap();
+            assert!(index < cp.size);
+            let leaf = B64.decode(r["leaf_hash"].as_str().unwrap()).unwrap();
+            let envelope = B64.decode(r["envelope"].as_str().unwrap()).unwrap();
+            assert_eq!(alg.leaf_hash(&envelope).to_vec(), leaf);
+            let p: Value = server
+                .get(&format!(
+                    "/api/v1/log/proof/inclusion?index={index}&size={}",
+                    cp.size
+                ))
+                .await
+                .json()
+                .await
+                .unwrap();
+            verify_inclusion(alg, index, cp.size, &leaf, &b64hashes(&p["proof"]), &cp.root).unwrap();
+            sizes.push((cp.size, cp.root));
+        }
+        sizes.sort();
+        sizes.dedup();
+        for w in sizes.windows(2) {
+            let ((m, r1), (n, r2)) = (w[0], w[1]);
+            let p: Value = server
+                .get(&format!("/api/v1/log/proof/consistency?from={m}&to={n}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            verify_consistency(alg, m, n, &b64hashes(&p["proof"]), &r1, &r2).unwrap();
+        }
+
+        // An independent recomputation: the tree from the entry bundles equals the checkpoint,
+        // and every served tile matches that tree.
+        let text = server.get("/log/checkpoint").await.text().await.unwrap();
+        let (cp, _) = open_checkpoint(&text, std::slice::from_ref(&vkey)).unwrap();
+        assert_eq!(cp.size, 640);
+        let mut tree = MemoryTree::new(alg);
+        let mut level0: Vec<Hash> = Vec::new();
+        for n in 0..cp.size.div_ceil(TILE_WIDTH) {
+            let width = (cp.size - n * TILE_WIDTH).min(TILE_WIDTH) as u16;
+            let bundle = server
+                .get(&format!(
+                    "/log/tile/{}",
+                    TileRef::Entries { index: n, width }.path()
+                ))
+                .await
+                .bytes()
+                .await
+                .unwrap();
+            let mut rest = &bundle[..];
+            while !rest.is_empty() {
+                let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+                let leaf = alg.leaf_hash(&rest[2..2 + len]);
+                tree.push(leaf);
+                level0.push(leaf);
+                rest = &rest[2 + len..];
+            }
+            let tile = server
+                .get(&format!(
+                    "/log/tile/{}",
+                    TileRef::Hashes {
+                        level: 0,
+                        index: n,
+                        width
+                    }
+                    .path()
+                ))
+                .await
+                .bytes()
+                .await
+                .unwrap();
+            let expect: Vec<u8> = level0[(n * TILE_WIDTH) as usize..]
+                .iter()
+                .flatten()
+                .copied()
+                .collect();
+            assert_eq!(tile.to_vec(), expect, "level-0 tile {n}");
+        }
+        assert_eq!(tree.size(), cp.size);
+        assert_eq!(tree.root(), cp.root);
+        let level1 = server
+            .get(&format!(
+                "/log/tile/{}",
+                TileRef::Hashes {
+                    level: 1,
+                    index: 0,
+                    width: 2
+                }
+                .path()
+            ))
+            .await
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(level1.len(), 64, "two full level-0 tiles give two level-1 hashes");
+
+        let proof_text = server
+            .get("/api/v1/log/entries/5/proof")
+            .await
+            .text()
+            .await
+            .unwrap();
+        let policy = format!("log {vkey}\nquorum none\n");
+        let report = tianping_log::verify::verify(&policy, &proof_text, None);
+        assert!(report.valid(), "{}", report.render());
+
+        let server = Arc::into_inner(server).unwrap();
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn an_exported_proof_and_its_content_verify_and_any_changed_byte_is_caught() {
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, "intl").await;
+    let content = json!({"message": "医生：建议线下就诊", "attachments": [1, 2]});
+    let mut last = Value::Null;
+    for i in 0..5 {
+        last = server
+            .append(&json!({"kind": "consultation.message", "subject": "p-1", "content": content, "occurred_at_ms": 1_700_000_000_000u64 + i}))
+            .await
+            .json()
+            .await
+            .unwrap();
+    }
+    let index = last["index"].as_u64().unwrap();
+    let salt: [u8; 32] = B64
+        .decode(last["commitment_salt"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let proof = server
+        .get(&format!("/api/v1/log/entries/{index}/proof"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let policy = format!("log {}\nquorum none\n", server.vkey().await);
+    let pretty = serde_json::to_vec_pretty(&content).unwrap();
+    let check = |proof: &str, content: &[u8]| {
+        tianping_log::verify::verify(
+            &policy,
+            proof,
+            Some(tianping_log::verify::ContentCheck { content, salt }),
+        )
+    };
+    let report = check(&proof, &pretty);
+    assert!(report.valid(), "{}", report.render());
+    assert!(report.render().contains("内容与条目中的承诺一致"));
+    assert!(!check(&proof, br#"{"message":"other"}"#).valid());
+    let bytes = proof.as_bytes();
+    for i in 0..bytes.len() {
+        let mut b = bytes.to_vec();
+        b[i] ^= 0x01;
+        if let Ok(text) = String::from_utf8(b) {
+            assert!(!check(&text, &pretty).valid(), "byte {i} changed and still valid");
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_problem_and_writes_nothing() {
+    for db in TestDb::all().await {
+        let server = Server::start(&db, "intl").await;
+        let ok = json!({"kind": "log.test", "subject": "s", "content": {"a": 1}});
+        assert_eq!(server.append(&ok).await.status().as_u16(), 201);
+        let size_before = server.node_log.head().size;
+        let post = |body: &'static str, ctype: &'static str| {
+            server
+                .http
+                .post(server.url("/api/v1/log/entries"))
+                .bearer_auth(&server.token)
+                .header("content-type", ctype)
+                .body(body)
+                .send()
+        };
+        expect_problem(
+            post("{\"kind\":", "application/json").await.unwrap(),
+            400,
+            "invalid_json",
+        )
+        .await;
+        expect_problem(post("[]", "application/json").await.unwrap(), 400, "invalid_body").await;
+        expect_problem(
+            post("{}", "text/plain").await.unwrap(),
+            415,
+            "unsupported_media_type",
+        )
+        .await;
+        expect_problem(
+            post(r#"{"kind":"log.test","subject":"s"}"#, "application/json")
+                .await
+                .unwrap(),
+            400,
+            "invalid_body",
+        )
+        .await;
+        expect_problem(
+            post(
+                r#"{"kind":"log.test","subject":"s","content":1,"extra":2}"#,
+                "application/json",
+            )
+            .await
+            .unwrap(),
+            400,
+            "invalid_body",
+        )
+        .await;
+        for kind in ["Consultation.Message", "message", "a..b", "", "咨询.消息"] {
+            let r = server
+                .append(&json!({"kind": kind, "subject": "s", "content": 1}))
+                .await;
+            expect_problem(r, 400, "invalid_kind").await;
+        }
+        for subject in ["", " padded", "a\u{0}b"] {
+            let r = server
+                .append(&json!({"kind": "log.test", "subject": subject, "content": 1}))
+                .await;
+            expect_problem(r, 400, "invalid_subject").await;
+        }
+        let big = "字".repeat(MAX_CONTENT);
+        let r = server
+            .append(&json!({"kind": "log.test", "subject": "s", "content": big}))
+            .await;
+        expect_problem(r, 413, "content_too_large").await;
+        let huge = "x".repeat(MAX_CONTENT * 8);
+        let r = server
+            .append(&json!({"kind": "log.test", "subject": "s", "content": huge}))
+            .await;
+        expect_problem(r, 413, "payload_too_large").await;
+
+        let anon = server
+            .http
+            .post(server.url("/api/v1/log/entries"))
+            .json(&ok)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anon.headers()["www-authenticate"], "Bearer");
+        expect_problem(anon, 401, "unauthorized").await;
+        let forged = server
+            .http
+            .post(server.url("/api/v1/log/entries"))
+            .bearer_auth("tp_forged")
+            .json(&ok)
+            .send()
+            .await
+            .unwrap();
+        expect_problem(forged, 401, "unauthorized").await;
+
+        let size = server.node_log.head().size;
+        assert_eq!(size, size_before, "nothing was written by bad requests");
+        for (path, status, code) in [
+            ("/api/v1/log/proof/inclusion?index=0", 400, "invalid_query"),
+            ("/api/v1/log/proof/inclusion?index=x&size=1", 400, "invalid_query"),
+            (
+                "/api/v1/log/proof/inclusion?index=0&size=99",
+                400,
+                "size_beyond_tree",
+            ),
+            (
+                "/api/v1/log/proof/inclusion?index=1&size=1",
+                400,
+                "index_out_of_range",
+            ),
+            (
+                "/api/v1/log/proof/inclusion?index=0&size=0",
+                400,
+                "index_out_of_range",
+            ),
+            ("/api/v1/log/proof/consistency?from=0&to=1", 400, "invalid_range"),
+            ("/api/v1/log/proof/consistency?from=2&to=1", 400, "invalid_range"),
+            (
+                "/api/v1/log/proof/consistency?from=1&to=99",
+                400,
+                "size_beyond_tree",
+            ),
+            ("/api/v1/log/proof/consistency?from=-1&to=1", 400, "invalid_query"),
+            ("/api/v1/log/entries/99/proof", 404, "not_found"),
+            ("/api/v1/log/entries/abc/proof", 400, "invalid_path"),
+            ("/log/tile/0/x001", 400, "invalid_tile_path"),
+            ("/log/tile/0/000.p/0", 400, "invalid_tile_path"),
+            ("/log/tile/0/000.p/256", 400, "invalid_tile_path"),
+            ("/log/tile/0/1", 400, "invalid_tile_path"),
+            ("/log/tile/entries/000.p/", 400, "invalid_tile_path"),
+            ("/log/tile/0/000", 404, "not_found"),
+            ("/log/tile/0/000.p/2", 404, "not_found"),
+            ("/log/tile/entries/001", 404, "not_found"),
+            ("/log/tile/5/000.p/1", 404, "not_found"),
+            ("/no/such/route", 404, "not_found"),
+        ] {
+            expect_problem(server.get(path).await, status, code).await;
+        }
+        let put = server
+            .http
+            .put(server.url("/log/checkpoint"))
+            .send()
+            .await
+            .unwrap();
+        expect_problem(put, 405, "method_not_allowed").await;
+        // The one good append is served.
+        assert_eq!(
+            server
+                .get("/log/tile/0/000.p/1")
+                .await
+                .bytes()
+                .await
+                .unwrap()
+                .len(),
+            32
+        );
+        assert_eq!(
+            server.get("/log/tile/entries/000.p/1").await.status().as_u16(),
+            200
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn revoked_tokens_stop_working_at_once() {
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, "intl").await;
+    let ok = json!({"kind": "log.test", "subject": "s", "content": null});
+    assert_eq!(server.append(&ok).await.status().as_u16(), 201);
+    tokens::revoke(server.node_log.db(), "partner-a").await.unwrap();
+    expect_problem(server.append(&ok).await, 401, "unauthorized").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn health_readiness_and_openapi() {
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, "intl").await;
+    assert_eq!(server.get("/healthz").await.status().as_u16(), 200);
+    assert_eq!(server.get("/readyz").await.text().await.unwrap(), "ready\n");
+    let doc: Value = server.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in [
+        "/api/v1/log/entries",
+        "/api/v1/log/proof/inclusion",
+        "/log/tile/{path}",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json"))
+        .unwrap_or_default();
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json"),
+            tianping_web::openapi::document(),
+        )
+        .unwrap();
+    } else {
+        assert_eq!(
+            committed,
+            tianping_web::openapi::document(),
+            "docs/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo nextest run -p tianping-web health_readiness_and_openapi`"
+        );
+    }
+    let metrics = tianping_web::metrics_handle().render();
+    assert!(metrics.contains("tianping_http_request_seconds"), "{metrics}");
+    server.stop().await;
+}
