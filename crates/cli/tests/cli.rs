@@ -1,0 +1,407 @@
+//! The `tianping` binary driven as a user would: real processes, real ports, SIGKILL.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use tianping_log::checkpoint::open_checkpoint;
+use tianping_log::note::VerifierKey;
+use tianping_log::tile::{TILE_WIDTH, TileRef};
+use tianping_store::testing::TestDb;
+use tokio::sync::{Mutex, Notify};
+
+fn tianping() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tianping"));
+    c.env("TIANPING_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    tianping().args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Where a test's data lives and which database it uses.
+struct Target {
+    dir: tempfile::TempDir,
+    db_url: Option<String>,
+}
+
+impl Target {
+    fn new(db: &TestDb) -> Target {
+        let dir = tempfile::tempdir().unwrap();
+        let db_url = (db.backend == tianping_store::Backend::Postgres).then(|| db.url.clone());
+        Target { dir, db_url }
+    }
+
+    fn data_dir(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    /// `--data-dir DIR [--database-url URL]`.
+    fn args(&self) -> Vec<String> {
+        let mut v = vec!["--data-dir".to_owned(), self.data_dir().to_owned()];
+        if let Some(u) = &self.db_url {
+            v.push("--database-url".into());
+            v.push(u.clone());
+        }
+        v
+    }
+
+    fn cmd(&self, sub: &[&str]) -> Output {
+        let mut args: Vec<String> = sub.iter().map(|s| s.to_string()).collect();
+        args.extend(self.args());
+        tianping().args(&args).output().unwrap()
+    }
+
+    fn token(&self, name: &str) -> String {
+        let o = self.cmd(&["token", "create", "--name", name]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o).lines().last().unwrap().to_owned()
+    }
+
+    /// Start `tianping serve` on a free port; returns the process and its base URL.
+    fn serve(&self, envs: &[(&str, &str)]) -> (Child, String) {
+        let mut args = vec!["serve".to_owned(), "--listen".into(), "127.0.0.1:0".into()];
+        args.extend(["--metrics-listen".to_owned(), String::new()]);
+        args.extend(self.args());
+        let mut child = tianping()
+            .args(&args)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(addr) = line.strip_prefix("listening on ") {
+                        break addr.to_owned();
+                    }
+                }
+                _ => {
+                    let mut err = String::new();
+                    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                    panic!("server did not start: {err}");
+                }
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        (child, base)
+    }
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    // SAFETY: sending a signal to a child process we own.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap()
+}
+
+async fn append(http: &reqwest::Client, base: &str, token: &str, body: &Value) -> reqwest::Result<Value> {
+    http.post(format!("{base}/api/v1/log/entries"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await
+}
+
+#[test]
+fn token_create_prints_the_token_last_and_names_are_unique() {
+    let db = TestDb::sqlite();
+    let t = Target::new(&db);
+    let token = t.token("partner-a");
+    assert!(token.starts_with("tp_") && token.len() > 40, "{token}");
+    let again = t.cmd(&["token", "create", "--name", "partner-a"]);
+    assert!(!again.status.success());
+    let bad = t.cmd(&["token", "create", "--name", "has space"]);
+    assert!(!bad.status.success());
+    assert!(
+        t.cmd(&["token", "revoke", "--name", "partner-a"])
+            .status
+            .success()
+    );
+    assert!(stdout(&t.cmd(&["token", "list"])).contains("partner-a\trevoked"));
+    assert!(!t.cmd(&["token", "revoke", "--name", "nobody"]).status.success());
+}
+
+#[test]
+fn keygen_makes_private_keys_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = run(&[
+        "keygen",
+        "--data-dir",
+        d,
+        "--suite",
+        "sm",
+        "--origin",
+        "sm.example/log",
+    ]);
+    assert!(o.status.success());
+    let vkeys: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
+    assert_eq!(vkeys.len(), 2, "Ed25519 and SM2 keys");
+    for v in &vkeys {
+        assert!(VerifierKey::parse(v).unwrap().name() == "sm.example/log");
+    }
+    for f in std::fs::read_dir(dir.path().join("keys")).unwrap() {
+        let mode = f.unwrap().metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(
+        !run(&["keygen", "--data-dir", d]).status.success(),
+        "keys are never overwritten"
+    );
+}
+
+#[tokio::test]
+async fn serve_append_export_and_verify_offline() {
+    for db in TestDb::all().await {
+        let t = Target::new(&db);
+        let token = t.token("partner-a");
+        let (mut child, base) = t.serve(&[("TIANPING__LOG__ORIGIN", "evidence.example.cn/log")]);
+        let http = reqwest::Client::new();
+        let vkey = http
+            .get(format!("{base}/log/vkey"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            vkey.starts_with("evidence.example.cn/log+"),
+            "environment layer applied: {vkey}"
+        );
+        let content = json!({"处方": {"药品": "舍曲林", "剂量": "50mg"}, "医生": "D-17"});
+        let mut receipt = Value::Null;
+        for _ in 0..3 {
+            receipt = append(
+                &http,
+                &base,
+                &token,
+                &json!({"kind": "consultation.prescription", "subject": "患者-1", "content": content}),
+            )
+            .await
+            .unwrap();
+        }
+        let index = receipt["index"].as_u64().unwrap();
+        let proof = http
+            .get(format!("{base}/api/v1/log/entries/{index}/proof"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(terminate(&mut child).code(), Some(0), "graceful stop on SIGTERM");
+
+        let dir = t.dir.path();
+        std::fs::write(dir.join("policy"), format!("log {vkey}quorum none\n")).unwrap();
+        std::fs::write(dir.join("entry.tlog-proof"), &proof).unwrap();
+        std::fs::write(
+            dir.join("content.json"),
+            serde_json::to_vec_pretty(&content).unwrap(),
+        )
+        .unwrap();
+        let verify = |proof: &Path, extra: &[&str]| {
+            let mut args = vec![
+                "verify",
+                "--policy",
+                dir.join("policy").to_str().unwrap().to_owned().leak(),
+            ];
+            args.push(proof.to_str().unwrap().to_owned().leak());
+            args.extend_from_slice(extra);
+            run(&args)
+        };
+        let ok = verify(&dir.join("entry.tlog-proof"), &[]);
+        assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+        assert!(stdout(&ok).contains("证明有效") && stdout(&ok).contains("VALID"));
+        let salt = receipt["commitment_salt"].as_str().unwrap();
+        let content_path = dir.join("content.json");
+        let with_content = verify(
+            &dir.join("entry.tlog-proof"),
+            &["--content", content_path.to_str().unwrap(), "--salt", salt],
+        );
+        assert_eq!(with_content.status.code(), Some(0), "{}", stdout(&with_content));
+        let wrong_salt = B64.encode([0u8; 32]);
+        let bad_content = verify(
+            &dir.join("entry.tlog-proof"),
+            &["--content", content_path.to_str().unwrap(), "--salt", &wrong_salt],
+        );
+        assert_eq!(bad_content.status.code(), Some(1));
+
+        // Any single changed byte makes the proof invalid.
+        let bytes = proof.as_bytes();
+        let tampered = dir.join("tampered.tlog-proof");
+        for i in 0..bytes.len() {
+            let mut b = bytes.to_vec();
+            b[i] ^= 0x01;
+            std::fs::write(&tampered, &b).unwrap();
+            let o = verify(&tampered, &[]);
+            assert_eq!(o.status.code(), Some(1), "byte {i} changed: {}", stdout(&o));
+            assert!(stdout(&o).contains("INVALID"));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_appends_survive_sigkill() {
+    for db in TestDb::all().await {
+        let t = Target::new(&db);
+        let token = t.token("crash");
+        let acked: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
+        for round in 1..=4usize {
+            let (mut child, base) = t.serve(&[]);
+            let count = Arc::new(AtomicUsize::new(0));
+            let progress = Arc::new(Notify::new());
+            let mut tasks = Vec::new();
+            for w in 0..16 {
+                let (base, token, acked, count, progress) = (
+                    base.clone(),
+                    token.clone(),
+                    acked.clone(),
+                    count.clone(),
+                    progress.clone(),
+                );
+                tasks.push(tokio::spawn(async move {
+                    let http = reqwest::Client::new();
+                    for i in 0.. {
+                        let body = json!({"kind": "crash.test", "subject": format!("s{w}"), "content": {"round": round, "i": i}});
+                        let Ok(r) = append(&http, &base, &token, &body).await else { break };
+                        acked.lock().await.push((r["index"].as_u64().unwrap(), r["leaf_hash"].as_str().unwrap().to_owned()));
+                        count.fetch_add(1, Ordering::SeqCst);
+                        progress.notify_one();
+                    }
+                }));
+            }
+            // Kill once this round has had a few hundred acknowledgements, mid-load.
+            while count.load(Ordering::SeqCst) < 200 {
+                progress.notified().await;
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            for task in tasks {
+                task.await.unwrap();
+            }
+        }
+
+        let audit = t.cmd(&["log", "audit"]);
+        assert_eq!(
+            audit.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&audit),
+            String::from_utf8_lossy(&audit.stderr)
+        );
+        assert!(stdout(&audit).contains("audit passed"));
+
+        let (mut child, base) = t.serve(&[]);
+        let http = reqwest::Client::new();
+        let vkey = http
+            .get(format!("{base}/log/vkey"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let note = http
+            .get(format!("{base}/log/checkpoint"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let (cp, _) = open_checkpoint(&note, &[VerifierKey::parse(vkey.trim()).unwrap()]).unwrap();
+        let mut leaves = Vec::new();
+        for n in 0..cp.size.div_ceil(TILE_WIDTH) {
+            let width = (cp.size - n * TILE_WIDTH).min(TILE_WIDTH) as u16;
+            let url = format!("{base}/log/tile/{}", TileRef::Entries { index: n, width }.path());
+            let bundle = http.get(url).send().await.unwrap().bytes().await.unwrap();
+            let mut rest = &bundle[..];
+            while !rest.is_empty() {
+                let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+                leaves.push(B64.encode(tianping_log::HashAlg::Sha256.leaf_hash(&rest[2..2 + len])));
+                rest = &rest[2 + len..];
+            }
+        }
+        let acked = acked.lock().await;
+        assert!(acked.len() >= 800);
+        let mut seen = std::collections::HashSet::new();
+        for (index, leaf) in acked.iter() {
+            assert!(seen.insert(*index), "index {index} acknowledged twice");
+            assert!(
+                *index < cp.size,
+                "acknowledged index {index} lost (size {})",
+                cp.size
+            );
+            assert_eq!(&leaves[*index as usize], leaf, "entry {index} changed");
+        }
+        terminate(&mut child);
+    }
+}
+
+#[tokio::test]
+async fn audit_reports_the_first_divergence() {
+    let db = TestDb::sqlite();
+    let t = Target::new(&db);
+    let token = t.token("p");
+    let (mut child, base) = t.serve(&[]);
+    let http = reqwest::Client::new();
+    for i in 0..300 {
+        append(
+            &http,
+            &base,
+            &token,
+            &json!({"kind": "log.test", "subject": "s", "content": i}),
+        )
+        .await
+        .unwrap();
+    }
+    terminate(&mut child);
+    assert_eq!(t.cmd(&["log", "audit"]).status.code(), Some(0));
+
+    let url = format!("sqlite://{}", t.dir.path().join("tianping.db").display());
+    let store = tianping_store::Db::connect(&url).await.unwrap();
+    let exec = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move { sqlx::query(sql).execute(&pool).await.unwrap() }
+    };
+    exec("UPDATE log_contents SET content = CAST('999' AS BLOB) WHERE idx = 7").await;
+    let o = t.cmd(&["log", "audit"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("entry 7: stored content does not match its commitment"),
+        "{}",
+        stdout(&o)
+    );
+
+    exec("UPDATE log_contents SET content = CAST('7' AS BLOB) WHERE idx = 7").await;
+    assert_eq!(t.cmd(&["log", "audit"]).status.code(), Some(0), "restored");
+
+    exec("UPDATE log_tiles SET nodes = zeroblob(length(nodes)) WHERE level = 0 AND idx = 0").await;
+    let o = t.cmd(&["log", "audit"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("tile"), "{}", stdout(&o));
+
+    exec("DELETE FROM log_entries WHERE idx = 299").await;
+    let o = t.cmd(&["log", "audit"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("first divergence"), "{}", stdout(&o));
+    store.close().await;
+}
