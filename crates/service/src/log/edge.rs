@@ -2,7 +2,7 @@
 //! to append leaves and compute the new root, so the sequencer's memory does not grow with the log.
 
 use tianping_log::merkle::{self, MissingNode, NodeSource};
-use tianping_log::tile::{ExpandedTile, TILE_WIDTH, locate};
+use tianping_log::tile::{ExpandedTile, TILE_WIDTH, full_tiles, locate, partial_width};
 use tianping_log::{Hash, HashAlg};
 
 /// A tile that changed in an append, in its new state.
@@ -21,9 +21,9 @@ pub struct RightEdge {
     partial: Vec<Option<ExpandedTile>>,
 }
 
-/// Index of the rightmost tile at `level` in a tree of `size` leaves.
+/// Index of the rightmost (partial) tile at `level` in a tree of `size` leaves.
 fn edge_index(size: u64, level: u8) -> u64 {
-    (size >> (8 * u32::from(level))) >> 8
+    full_tiles(size, level)
 }
 
 impl RightEdge {
@@ -41,7 +41,7 @@ impl RightEdge {
         let mut edge = RightEdge::empty(alg);
         edge.size = size;
         for (level, index, tile) in tiles {
-            let want = Self::partial_width(size, level);
+            let want = u64::from(partial_width(size, level));
             if want == 0 || index != edge_index(size, level) {
                 continue;
             }
@@ -59,7 +59,7 @@ impl RightEdge {
             edge.set(level, Some(tile));
         }
         for level in edge.levels() {
-            let want = Self::partial_width(size, level);
+            let want = u64::from(partial_width(size, level));
             let have = edge
                 .partial
                 .get(level as usize)
@@ -81,15 +81,10 @@ impl RightEdge {
         (0u8..8).take_while(move |&l| size >> (8 * u32::from(l)) > 0)
     }
 
-    /// Width of the partial tile at `level` for `size` (0 when the level has none).
-    pub fn partial_width(size: u64, level: u8) -> u64 {
-        (size >> (8 * u32::from(level))) % TILE_WIDTH
-    }
-
     /// The tiles a tree of `size` needs to rebuild its right edge.
     pub fn tiles_needed(size: u64) -> Vec<(u8, u64)> {
         (0u8..8)
-            .filter(|&l| Self::partial_width(size, l) > 0)
+            .filter(|&l| partial_width(size, l) > 0)
             .map(|l| (l, edge_index(size, l)))
             .collect()
     }
