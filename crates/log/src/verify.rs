@@ -260,3 +260,169 @@ pub fn verify(policy_text: &str, proof_text: &str, content: Option<ContentCheck<
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Checkpoint;
+    use crate::envelope::{Kind, Source, commitment};
+    use crate::merkle::{MemoryTree, inclusion_proof};
+    use crate::note::{CosignatureSigner, NoteSigner};
+
+    struct Fixture {
+        proof: TlogProof,
+        body: String,
+        log_vkey: String,
+        salt: [u8; SALT_LEN],
+        content: Vec<u8>,
+    }
+
+    /// A 5-entry log; the proof is for entry 3.
+    fn fixture(alg: HashAlg) -> Fixture {
+        let signer = NoteSigner::generate_ed25519("test.example/log", [1; 32]).unwrap();
+        let salt = [9u8; SALT_LEN];
+        let content = br#"{"a":1}"#.to_vec();
+        let mut tree = MemoryTree::new(alg);
+        let mut envelopes = Vec::new();
+        for i in 0..5u64 {
+            let e = Envelope {
+                kind: Kind::parse("log.test").unwrap(),
+                subject_pseudonym: [i as u8; 32],
+                source: Source::parse("t").unwrap(),
+                received_ms: i,
+                occurred_ms: i,
+                commitment: commitment(alg, &salt, &content),
+            }
+            .encode();
+            tree.push(alg.leaf_hash(&e));
+            envelopes.push(e);
+        }
+        let cp = Checkpoint {
+            origin: "test.example/log".into(),
+            size: 5,
+            root: tree.root(),
+            extensions: vec![],
+        };
+        let proof = TlogProof {
+            extra: Some(envelopes[3].clone()),
+            index: 3,
+            proof: inclusion_proof(alg, 3, 5, &tree).unwrap(),
+            checkpoint: cp.sign(&[&signer]).unwrap(),
+        };
+        Fixture {
+            proof,
+            body: cp.body(),
+            log_vkey: signer.verifier().to_string(),
+            salt,
+            content,
+        }
+    }
+
+    #[test]
+    fn witness_quorum_decides() {
+        let f = fixture(HashAlg::Sha256);
+        let w1 = CosignatureSigner::new("w1.example", [2; 32]).unwrap();
+        let w2 = CosignatureSigner::new("w2.example", [3; 32]).unwrap();
+        let policy = format!(
+            "log {}\nwitness A {}\nwitness B {}\ngroup both all A B\nquorum both\n",
+            f.log_vkey,
+            w1.verifier(),
+            w2.verifier()
+        );
+        let mut one = f.proof.clone();
+        one.checkpoint
+            .push_str(&w1.cosign(&f.body, 1_700_000_000).to_line());
+        let report = verify(&policy, &one.to_text(), None);
+        assert!(!report.valid());
+        assert!(
+            report.render().contains("witness quorum not met"),
+            "{}",
+            report.render()
+        );
+
+        let mut both = one.clone();
+        both.checkpoint
+            .push_str(&w2.cosign(&f.body, 1_700_000_001).to_line());
+        let report = verify(&policy, &both.to_text(), None);
+        assert!(report.valid(), "{}", report.render());
+
+        // A cosignature over another body does not count.
+        let mut forged = one.clone();
+        forged
+            .checkpoint
+            .push_str(&w2.cosign("other/log\n1\nAAAA\n", 5).to_line());
+        assert!(!verify(&policy, &forged.to_text(), None).valid());
+    }
+
+    #[test]
+    fn sm3_logs_verify_and_report_their_hash() {
+        let f = fixture(HashAlg::Sm3);
+        let policy = format!("log {}\nquorum none\n", f.log_vkey);
+        let report = verify(
+            &policy,
+            &f.proof.to_text(),
+            Some(ContentCheck {
+                content: &f.content,
+                salt: f.salt,
+            }),
+        );
+        assert!(report.valid(), "{}", report.render());
+        assert!(report.render().contains("sm3"));
+    }
+
+    #[test]
+    fn each_failure_is_reported_in_both_languages() {
+        let f = fixture(HashAlg::Sha256);
+        let policy = format!("log {}\nquorum none\n", f.log_vkey);
+        let other = NoteSigner::generate_ed25519("test.example/log", [7; 32]).unwrap();
+        let cases = [
+            ("quorum maybe\n".to_owned(), f.proof.to_text()),
+            (policy.clone(), "not a proof".to_owned()),
+            (
+                format!("log {}\nquorum none\n", other.verifier()),
+                f.proof.to_text(),
+            ),
+            (
+                policy.clone(),
+                TlogProof {
+                    extra: None,
+                    ..f.proof.clone()
+                }
+                .to_text(),
+            ),
+            (
+                policy.clone(),
+                TlogProof {
+                    index: 2,
+                    ..f.proof.clone()
+                }
+                .to_text(),
+            ),
+        ];
+        for (policy, proof) in cases {
+            let r = verify(&policy, &proof, None);
+            assert!(!r.valid());
+            let last = r.checks.last().unwrap();
+            assert!(!last.ok && !last.zh.is_empty() && !last.en.is_empty());
+            assert!(r.render().contains("INVALID") && r.render().contains("无效"));
+        }
+        let wrong = verify(
+            &policy,
+            &f.proof.to_text(),
+            Some(ContentCheck {
+                content: b"{\"a\":2}",
+                salt: f.salt,
+            }),
+        );
+        assert!(!wrong.valid());
+        let pretty = verify(
+            &policy,
+            &f.proof.to_text(),
+            Some(ContentCheck {
+                content: b"{ \"a\" : 1 }\n",
+                salt: f.salt,
+            }),
+        );
+        assert!(pretty.valid(), "{}", pretty.render());
+    }
+}
