@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use tianping_log::checkpoint::open_checkpoint;
 use tianping_log::note::VerifierKey;
-use tianping_log::tile::{TILE_WIDTH, TileRef};
+use tianping_log::tile::{TILE_WIDTH, TileRef, split_entry_bundle};
 use tianping_store::testing::TestDb;
 use tokio::sync::{Mutex, Notify};
 
@@ -108,6 +108,10 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     child.wait().unwrap()
 }
 
+async fn get_text(http: &reqwest::Client, url: String) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 async fn append(http: &reqwest::Client, base: &str, token: &str, body: &Value) -> reqwest::Result<Value> {
     http.post(format!("{base}/api/v1/log/entries"))
         .bearer_auth(token)
@@ -174,14 +178,7 @@ async fn serve_append_export_and_verify_offline() {
         let token = t.token("partner-a");
         let (mut child, base) = t.serve(&[("TIANPING__LOG__ORIGIN", "evidence.example.cn/log")]);
         let http = reqwest::Client::new();
-        let vkey = http
-            .get(format!("{base}/log/vkey"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let vkey = get_text(&http, format!("{base}/log/vkey")).await;
         assert!(
             vkey.starts_with("evidence.example.cn/log+"),
             "environment layer applied: {vkey}"
@@ -199,14 +196,7 @@ async fn serve_append_export_and_verify_offline() {
             .unwrap();
         }
         let index = receipt["index"].as_u64().unwrap();
-        let proof = http
-            .get(format!("{base}/api/v1/log/entries/{index}/proof"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let proof = get_text(&http, format!("{base}/api/v1/log/entries/{index}/proof")).await;
         assert_eq!(terminate(&mut child).code(), Some(0), "graceful stop on SIGTERM");
 
         let dir = t.dir.path();
@@ -311,33 +301,16 @@ async fn acknowledged_appends_survive_sigkill() {
 
         let (mut child, base) = t.serve(&[]);
         let http = reqwest::Client::new();
-        let vkey = http
-            .get(format!("{base}/log/vkey"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let note = http
-            .get(format!("{base}/log/checkpoint"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let vkey = get_text(&http, format!("{base}/log/vkey")).await;
+        let note = get_text(&http, format!("{base}/log/checkpoint")).await;
         let (cp, _) = open_checkpoint(&note, &[VerifierKey::parse(vkey.trim()).unwrap()]).unwrap();
         let mut leaves = Vec::new();
         for n in 0..cp.size.div_ceil(TILE_WIDTH) {
             let width = (cp.size - n * TILE_WIDTH).min(TILE_WIDTH) as u16;
             let url = format!("{base}/log/tile/{}", TileRef::Entries { index: n, width }.path());
             let bundle = http.get(url).send().await.unwrap().bytes().await.unwrap();
-            let mut rest = &bundle[..];
-            while !rest.is_empty() {
-                let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-                leaves.push(B64.encode(tianping_log::HashAlg::Sha256.leaf_hash(&rest[2..2 + len])));
-                rest = &rest[2 + len..];
+            for entry in split_entry_bundle(&bundle).unwrap() {
+                leaves.push(B64.encode(tianping_log::HashAlg::Sha256.leaf_hash(entry)));
             }
         }
         let acked = acked.lock().await;

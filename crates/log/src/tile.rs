@@ -172,6 +172,23 @@ pub fn parse_tile_path(path: &str) -> Result<TileRef, TilePathError> {
     })
 }
 
+/// Split an entry bundle (`tile/entries/…`) into its entries: each is a big-endian u16 length
+/// followed by that many bytes. `None` if the bundle is truncated.
+pub fn split_entry_bundle(mut bundle: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut entries = Vec::new();
+    while !bundle.is_empty() {
+        let (len, rest) = bundle.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        if rest.len() < len {
+            return None;
+        }
+        let (entry, rest) = rest.split_at(len);
+        entries.push(entry);
+        bundle = rest;
+    }
+    Some(entries)
+}
+
 /// Which tile holds the perfect-subtree node `(level, index)` of the tree, and where in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeLocation {
@@ -519,6 +536,16 @@ impl NodeSource for TileRecorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_bundles_split_and_truncation_is_refused() {
+        let bundle = [0u8, 2, b'a', b'b', 0, 0, 0, 1, b'c'];
+        let entries = split_entry_bundle(&bundle).unwrap();
+        assert_eq!(entries, vec![&b"ab"[..], &b""[..], &b"c"[..]]);
+        assert!(split_entry_bundle(&bundle[..8]).is_none());
+        assert!(split_entry_bundle(&bundle[..1]).is_none());
+        assert_eq!(split_entry_bundle(&[]).unwrap().len(), 0);
+    }
     use crate::merkle::{self, MemoryTree};
 
     fn leaf(alg: HashAlg, i: u64) -> Hash {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tianping_log::checkpoint::open_checkpoint;
 use tianping_log::merkle::{MemoryTree, verify_consistency, verify_inclusion};
 use tianping_log::note::VerifierKey;
-use tianping_log::tile::{TILE_WIDTH, TileRef};
+use tianping_log::tile::{TILE_WIDTH, TileRef, split_entry_bundle};
 use tianping_log::{Hash, HashAlg};
 use tianping_service::{Node, Settings, tokens};
 use tianping_store::testing::TestDb;
@@ -200,13 +200,10 @@ async fn concurrent_appends_are_provable_from_proofs_and_tiles() {
                 .bytes()
                 .await
                 .unwrap();
-            let mut rest = &bundle[..];
-            while !rest.is_empty() {
-                let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-                let leaf = alg.leaf_hash(&rest[2..2 + len]);
+            for entry in split_entry_bundle(&bundle).unwrap() {
+                let leaf = alg.leaf_hash(entry);
                 tree.push(leaf);
                 level0.push(leaf);
-                rest = &rest[2 + len..];
             }
             let tile = server
                 .get(&format!(

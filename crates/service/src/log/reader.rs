@@ -34,8 +34,10 @@ pub struct TreeReader {
     cache: Arc<TileCache>,
 }
 
-/// A bounded cache of full tiles (they never change). When full it is emptied and refilled: crude,
-/// but bounded, lock-light and good enough for the hot upper levels.
+/// A bounded cache of full tiles of level 1 and above (they never change, and every proof in their
+/// span reads them). Level-0 tiles are not cached: random reads over a large log would only churn
+/// the cache. When full it is emptied and refilled: crude, but bounded and lock-light; a log of
+/// 2^32 entries has about 65,800 tiles above level 0.
 struct TileCache {
     capacity: usize,
     map: Mutex<HashMap<(u8, u64), Arc<ExpandedTile>>>,
@@ -83,7 +85,7 @@ impl TreeReader {
                 let tile = ExpandedTile::from_bytes(row.width, &row.nodes)
                     .map_err(|e| ReadError::Corrupt(format!("tile {}/{}: {e}", row.level, row.idx)))?;
                 let tile = Arc::new(tile);
-                if u64::from(row.width) == TILE_WIDTH {
+                if row.level > 0 && u64::from(row.width) == TILE_WIDTH {
                     newly_full.push(((row.level, row.idx), tile.clone()));
                 }
                 found.insert((row.level, row.idx), tile);
