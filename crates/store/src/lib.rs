@@ -19,9 +19,13 @@ pub mod testing;
 pub mod tokens;
 
 pub use log::{CheckpointRow, EntryRow, LogParams, NewContent, NewEntry, TileRow};
+pub use sqlx::Connection;
 pub use tokens::TokenRow;
 
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+
+/// A connection held for a while, such as the sequencer's dedicated writer connection.
+pub type Conn = sqlx::pool::PoolConnection<sqlx::Any>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -94,6 +98,7 @@ impl Db {
             Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     for pragma in [
+                        "PRAGMA page_size = 16384",
                         "PRAGMA journal_mode = WAL",
                         "PRAGMA synchronous = FULL",
                         "PRAGMA busy_timeout = 10000",
@@ -128,8 +133,13 @@ impl Db {
         Ok(())
     }
 
-    pub async fn begin(&self) -> Result<Tx> {
+    pub async fn begin(&self) -> Result<Tx<'static>> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// A connection of its own, for a single writer that keeps its page cache warm.
+    pub async fn acquire(&self) -> Result<Conn> {
+        Ok(self.pool.acquire().await?)
     }
 
     /// Cheap liveness query for readiness checks.

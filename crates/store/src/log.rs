@@ -63,7 +63,7 @@ fn get_u64(row: &AnyRow, col: usize) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
 }
 
-pub async fn insert_params(tx: &mut Tx, p: &LogParams) -> Result<()> {
+pub async fn insert_params(tx: &mut Tx<'_>, p: &LogParams) -> Result<()> {
     sqlx::query(
         "INSERT INTO log_params (id, origin, suite, hash_alg, created_ms) VALUES (1, $1, $2, $3, $4)",
     )
@@ -91,37 +91,49 @@ pub async fn params(db: &Db) -> Result<Option<LogParams>> {
     .transpose()
 }
 
-/// Insert entries with multi-row statements (one round trip per ~10,000 rows).
-pub async fn insert_entries(tx: &mut Tx, rows: &[NewEntry]) -> Result<()> {
-    for chunk in rows.chunks(MAX_PARAMS / 3) {
-        let sql = format!(
-            "INSERT INTO log_entries (idx, leaf_hash, envelope) VALUES {}",
-            values_placeholders(chunk.len(), 3)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(to_i64(r.idx)?)
-                .bind(r.leaf_hash.to_vec())
-                .bind(r.envelope.clone());
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+/// Insert entries with multi-row statements.
+pub async fn insert_entries(tx: &mut Tx<'_>, rows: &[NewEntry]) -> Result<()> {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| Ok((to_i64(r.idx)?, &r.leaf_hash[..], &r.envelope[..])))
+        .collect::<Result<_>>()?;
+    insert_index_blob_blob(tx, "log_entries (idx, leaf_hash, envelope)", &rows).await
 }
 
-pub async fn insert_contents(tx: &mut Tx, rows: &[NewContent]) -> Result<()> {
-    for chunk in rows.chunks(MAX_PARAMS / 3) {
+pub async fn insert_contents(tx: &mut Tx<'_>, rows: &[NewContent]) -> Result<()> {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| Ok((to_i64(r.idx)?, &r.salt[..], &r.content[..])))
+        .collect::<Result<_>>()?;
+    insert_index_blob_blob(tx, "log_contents (idx, salt, content)", &rows).await
+}
+
+/// Most rows in one multi-row statement (a power of two; three parameters a row).
+const MAX_ROWS: usize = 8192;
+
+/// Insert `(integer, blob, blob)` rows into `target` (`"table (c1, c2, c3)"`). The statement text
+/// depends only on the row count rounded up to a power of two — padding rows are NULL and filtered
+/// out — so a dozen texts cover every batch size and stay in the prepared-statement cache instead
+/// of being parsed again for each batch. (Both SQLite and PostgreSQL name the columns of a
+/// `VALUES` list `column1`, `column2`, ….)
+async fn insert_index_blob_blob(
+    tx: &mut Tx<'_>,
+    target: &'static str,
+    rows: &[(i64, &[u8], &[u8])],
+) -> Result<()> {
+    for chunk in rows.chunks(MAX_ROWS) {
+        let padded = chunk.len().next_power_of_two();
         let sql = format!(
-            "INSERT INTO log_contents (idx, salt, content) VALUES {}",
-            values_placeholders(chunk.len(), 3)
+            "INSERT INTO {target} SELECT column1, column2, column3 FROM (VALUES {}) AS v \
+             WHERE column1 IS NOT NULL",
+            values_placeholders(padded, 3)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(to_i64(r.idx)?)
-                .bind(r.salt.to_vec())
-                .bind(r.content.clone());
+        for (i, a, b) in chunk {
+            q = q.bind(*i).bind(a.to_vec()).bind(b.to_vec());
+        }
+        for _ in chunk.len()..padded {
+            q = q.bind(None::<i64>).bind(None::<Vec<u8>>).bind(None::<Vec<u8>>);
         }
         q.execute(&mut **tx).await?;
     }
@@ -129,7 +141,7 @@ pub async fn insert_contents(tx: &mut Tx, rows: &[NewContent]) -> Result<()> {
 }
 
 /// Insert or replace tiles (a tile only ever grows; the caller guarantees that).
-pub async fn upsert_tiles(tx: &mut Tx, rows: &[TileRow]) -> Result<()> {
+pub async fn upsert_tiles(tx: &mut Tx<'_>, rows: &[TileRow]) -> Result<()> {
     for chunk in rows.chunks(MAX_PARAMS / 4) {
         let sql = format!(
             "INSERT INTO log_tiles (level, idx, width, nodes) VALUES {} \
@@ -149,7 +161,7 @@ pub async fn upsert_tiles(tx: &mut Tx, rows: &[TileRow]) -> Result<()> {
     Ok(())
 }
 
-pub async fn insert_checkpoint(tx: &mut Tx, c: &CheckpointRow) -> Result<()> {
+pub async fn insert_checkpoint(tx: &mut Tx<'_>, c: &CheckpointRow) -> Result<()> {
     sqlx::query("INSERT INTO log_checkpoints (size, root, note, created_ms) VALUES ($1, $2, $3, $4)")
         .bind(to_i64(c.size)?)
         .bind(c.root.clone())

@@ -12,7 +12,7 @@ pub struct TokenRow {
     pub revoked_ms: Option<i64>,
 }
 
-pub async fn insert(tx: &mut Tx, id: &str, name: &str, token_hash: &[u8], now_ms: i64) -> Result<()> {
+pub async fn insert(tx: &mut Tx<'_>, id: &str, name: &str, token_hash: &[u8], now_ms: i64) -> Result<()> {
     sqlx::query("INSERT INTO api_tokens (id, name, token_hash, created_ms) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(name)
@@ -54,7 +54,7 @@ fn token_row(r: sqlx::any::AnyRow) -> Result<TokenRow> {
 }
 
 /// Revoke by name; returns whether an active token was revoked.
-pub async fn revoke(tx: &mut Tx, name: &str, now_ms: i64) -> Result<bool> {
+pub async fn revoke(tx: &mut Tx<'_>, name: &str, now_ms: i64) -> Result<bool> {
     let done = sqlx::query("UPDATE api_tokens SET revoked_ms = $1 WHERE name = $2 AND revoked_ms IS NULL")
         .bind(now_ms)
         .bind(name)

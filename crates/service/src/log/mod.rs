@@ -225,6 +225,7 @@ impl Log {
         let pseudonym_key = keys.pseudonym_key.clone();
         let task = writer::Sequencer {
             db: db.clone(),
+            conn: None,
             alg,
             origin: origin.clone(),
             signers: keys.signers,

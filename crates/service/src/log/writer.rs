@@ -6,7 +6,7 @@ use std::time::Instant;
 use tianping_log::checkpoint::Checkpoint;
 use tianping_log::note::NoteSigner;
 use tianping_log::{Hash, HashAlg};
-use tianping_store::{Db, NewContent, NewEntry, StoreError, TileRow, log as rows};
+use tianping_store::{Conn, Connection, Db, NewContent, NewEntry, StoreError, TileRow, log as rows};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{AppendError, Head, Prepared, Receipt, RightEdge, now_ms};
@@ -18,6 +18,8 @@ pub(super) struct Job {
 
 pub(super) struct Sequencer {
     pub db: Db,
+    /// The writer's own connection (acquired on first use, dropped after a failure).
+    pub conn: Option<Conn>,
     pub alg: HashAlg,
     pub origin: String,
     pub signers: Vec<NoteSigner>,
@@ -60,7 +62,9 @@ impl Sequencer {
                         let _ = job.respond.send(Err(AppendError::Storage(e.to_string())));
                     }
                     // The transaction may or may not have reached the disk (a lost connection
-                    // during COMMIT). Rebuild the edge from storage before going on.
+                    // during COMMIT). Start over with a fresh connection and rebuild the edge
+                    // from storage before going on.
+                    self.conn = None;
                     if let Err(e) = self.reload().await {
                         tracing::error!(error = %e, "cannot reload the log state; the sequencer stops");
                         return;
@@ -114,7 +118,11 @@ impl Sequencer {
                 nodes: t.tile.to_bytes(),
             })
             .collect();
-        let mut tx = self.db.begin().await?;
+        if self.conn.is_none() {
+            self.conn = Some(self.db.acquire().await?);
+        }
+        let conn = self.conn.as_mut().expect("connection acquired above");
+        let mut tx = conn.begin().await.map_err(StoreError::from)?;
         rows::insert_entries(&mut tx, &entries).await?;
         rows::insert_contents(&mut tx, &contents).await?;
         rows::upsert_tiles(&mut tx, &tiles).await?;
