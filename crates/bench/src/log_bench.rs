@@ -48,8 +48,9 @@ pub struct LogArgs {
     /// Inclusion proofs in the proof phase.
     #[arg(long, default_value_t = 200_000)]
     proofs: u64,
-    /// Concurrent proof tasks.
-    #[arg(long, default_value_t = 8)]
+    /// Concurrent proof tasks (like concurrent proof requests to a server; the tile loader
+    /// answers those in flight together).
+    #[arg(long, default_value_t = 32)]
     proof_tasks: usize,
     /// Stop after the growth phase.
     #[arg(long)]

@@ -235,14 +235,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
+    // Metrics are an aid, not a reason to refuse service: a busy metrics port is only a warning.
     let metrics = if settings.metrics_listen.is_empty() {
         None
     } else {
-        Some(
-            tokio::net::TcpListener::bind(&settings.metrics_listen)
-                .await
-                .with_context(|| format!("binding metrics listener {}", settings.metrics_listen))?,
-        )
+        match tokio::net::TcpListener::bind(&settings.metrics_listen).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(address = %settings.metrics_listen, error = %e, "metrics listener not started");
+                None
+            }
+        }
     };
     let max_content = settings.log.max_content_bytes;
     let node = Node::open(settings).await?;
@@ -259,6 +262,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "tianping serving"
     );
     println!("vkey {}", node.log.vkey());
+    if let Some(m) = &metrics {
+        println!("metrics on http://{}/metrics", m.local_addr()?);
+    }
     println!("listening on http://{}", listener.local_addr()?);
     let state = AppState::new(node.log.clone(), node.db.clone(), max_content);
     let Node {

@@ -71,8 +71,14 @@ impl Target {
 
     /// Start `tianping serve` on a free port; returns the process and its base URL.
     fn serve(&self, envs: &[(&str, &str)]) -> (Child, String) {
+        let (child, base, _) = self.serve_with(envs, "");
+        (child, base)
+    }
+
+    /// Start `tianping serve` with a metrics address; also returns the metrics URL, if any.
+    fn serve_with(&self, envs: &[(&str, &str)], metrics: &str) -> (Child, String, Option<String>) {
         let mut args = vec!["serve".to_owned(), "--listen".into(), "127.0.0.1:0".into()];
-        args.extend(["--metrics-listen".to_owned(), String::new()]);
+        args.extend(["--metrics-listen".to_owned(), metrics.to_owned()]);
         args.extend(self.args());
         let mut child = tianping()
             .args(&args)
@@ -82,9 +88,13 @@ impl Target {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut metrics_url = None;
         let base = loop {
             match lines.next() {
                 Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("metrics on ") {
+                        metrics_url = Some(url.to_owned());
+                    }
                     if let Some(addr) = line.strip_prefix("listening on ") {
                         break addr.to_owned();
                     }
@@ -98,7 +108,7 @@ impl Target {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        (child, base)
+        (child, base, metrics_url)
     }
 }
 
@@ -377,4 +387,32 @@ async fn audit_reports_the_first_divergence() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("first divergence"), "{}", stdout(&o));
     store.close().await;
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_listener() {
+    let db = TestDb::sqlite();
+    let t = Target::new(&db);
+    let token = t.token("m");
+    let (mut child, base, metrics) = t.serve_with(&[], "127.0.0.1:0");
+    let metrics = metrics.expect("metrics listener announced");
+    let http = reqwest::Client::new();
+    append(
+        &http,
+        &base,
+        &token,
+        &json!({"kind": "log.test", "subject": "s", "content": 1}),
+    )
+    .await
+    .unwrap();
+    let text = get_text(&http, metrics).await;
+    assert!(text.contains("tianping_log_appends_total 1"), "{text}");
+    assert!(text.contains("tianping_http_request_seconds"), "{text}");
+    let public = http.get(format!("{base}/metrics")).send().await.unwrap();
+    assert_eq!(
+        public.status().as_u16(),
+        404,
+        "metrics are not on the public listener"
+    );
+    terminate(&mut child);
 }

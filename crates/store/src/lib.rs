@@ -103,7 +103,7 @@ impl Db {
                         "PRAGMA synchronous = FULL",
                         "PRAGMA busy_timeout = 10000",
                         "PRAGMA foreign_keys = ON",
-                        "PRAGMA cache_size = -16000",
+                        "PRAGMA cache_size = -4000",
                     ] {
                         sqlx::query(pragma).execute(&mut *conn).await?;
                     }

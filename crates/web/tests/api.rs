@@ -439,8 +439,38 @@ async fn bad_input_gets_a_problem_and_writes_nothing() {
             ("/log/tile/entries/001", 404, "not_found"),
             ("/log/tile/5/000.p/1", 404, "not_found"),
             ("/no/such/route", 404, "not_found"),
+            ("/log/tile/0/x018/x446/x744/x073/x709/x551/615", 404, "not_found"),
+            (
+                "/log/tile/entries/x018/x446/x744/x073/x709/x551/615",
+                404,
+                "not_found",
+            ),
+            ("/log/tile/entries/x072/x057/x594/x037/x927/935", 404, "not_found"),
+            (
+                "/log/tile/0/x018/x446/x744/x073/x709/x551/616",
+                400,
+                "invalid_tile_path",
+            ),
+            ("/api/v1/log/entries/18446744073709551615/proof", 404, "not_found"),
+            (
+                "/api/v1/log/entries/18446744073709551616/proof",
+                400,
+                "invalid_path",
+            ),
+            (
+                "/api/v1/log/proof/inclusion?index=18446744073709551615&size=18446744073709551615",
+                400,
+                "size_beyond_tree",
+            ),
+            (
+                "/api/v1/log/proof/consistency?from=1&to=18446744073709551615",
+                400,
+                "size_beyond_tree",
+            ),
         ] {
-            expect_problem(server.get(path).await, status, code).await;
+            let resp = server.get(path).await;
+            assert_eq!(resp.status().as_u16(), status, "{path}");
+            expect_problem(resp, status, code).await;
         }
         let put = server
             .http

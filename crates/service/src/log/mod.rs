@@ -22,6 +22,7 @@ use tianping_log::envelope::{self, Envelope, EnvelopeError, Kind, SALT_LEN, Sour
 use tianping_log::merkle::ProofError;
 use tianping_log::note::VerifierKey;
 use tianping_log::proof::TlogProof;
+use tianping_log::tile::ExpandedTile;
 use tianping_log::{Hash, HashAlg};
 use tianping_store::{Db, StoreError, log as rows};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -48,6 +49,26 @@ pub struct Head {
     pub root: Hash,
     /// The signed checkpoint note for `size`.
     pub note: Arc<str>,
+    /// The partial tiles of the tree at `size` (one per tile level at most). Proofs read them here
+    /// instead of from storage; they stay valid for every smaller size too.
+    pub edge: Vec<EdgeTile>,
+}
+
+/// A partial tile of a head: `(tile level, tile index, tile)`.
+pub type EdgeTile = (u8, u64, Arc<ExpandedTile>);
+
+impl Head {
+    fn new(edge: &RightEdge, root: Hash, note: Arc<str>) -> Head {
+        Head {
+            size: edge.size(),
+            root,
+            note,
+            edge: edge
+                .partial_tiles()
+                .map(|(l, i, t)| (l, i, Arc::new(t.clone())))
+                .collect(),
+        }
+    }
 }
 
 /// What an append gives back once the entry is durable.
@@ -71,7 +92,7 @@ pub enum AppendError {
     Storage(String),
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {
     #[error("size {size} is beyond the tree (size {tree_size})")]
     SizeBeyondTree { size: u64, tree_size: u64 },
@@ -82,7 +103,13 @@ pub enum ReadError {
     #[error("stored log is inconsistent: {0}")]
     Corrupt(String),
     #[error("storage failed: {0}")]
-    Storage(#[from] StoreError),
+    Backend(String),
+}
+
+impl From<StoreError> for ReadError {
+    fn from(e: StoreError) -> Self {
+        ReadError::Backend(e.to_string())
+    }
 }
 
 /// An entry ready for the sequencer. Holds the content: never log or print it.
@@ -215,12 +242,9 @@ impl Log {
                 cp.size
             );
         }
-        let head = Arc::new(Head {
-            size: cp.size,
-            root,
-            note: latest.note.into(),
-        });
+        let head = Arc::new(Head::new(&edge, root, latest.note.into()));
         let (head_tx, head_rx) = watch::channel(head);
+        let reader = reader.following(head_rx.clone());
         let (queue_tx, queue_rx) = mpsc::channel(settings.max_batch.max(1) * 4);
         let pseudonym_key = keys.pseudonym_key.clone();
         let task = writer::Sequencer {
@@ -371,7 +395,7 @@ impl Log {
 }
 
 impl FetchedTiles {
-    fn into_tiles(self) -> Vec<(u8, u64, tianping_log::tile::ExpandedTile)> {
+    fn into_tiles(self) -> Vec<(u8, u64, ExpandedTile)> {
         self.into_inner()
             .into_iter()
             .map(|((l, i), t)| (l, i, Arc::unwrap_or_clone(t)))

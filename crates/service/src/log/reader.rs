@@ -11,7 +11,9 @@ use tianping_log::tile::{ExpandedTile, TILE_WIDTH, TileRecorder, locate};
 use tianping_log::{Hash, HashAlg};
 use tianping_store::{Db, log as rows};
 
-use super::ReadError;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{Head, ReadError};
 
 /// Tiles fetched for one computation.
 pub struct FetchedTiles(HashMap<(u8, u64), Arc<ExpandedTile>>);
@@ -26,12 +28,59 @@ impl NodeSource for FetchedTiles {
     }
 }
 
+type Loaded = Vec<((u8, u64), Arc<ExpandedTile>)>;
+type LoadRequest = (Vec<(u8, u64)>, oneshot::Sender<Result<Loaded, ReadError>>);
+
+/// The tile loader: one task that reads tiles for every reader, taking all requests queued while
+/// its previous query ran and answering them with one query (the read-side twin of group commit).
+/// Under load this turns many small round trips to the database into a few larger ones.
+fn spawn_loader(db: Db) -> mpsc::Sender<LoadRequest> {
+    let (tx, mut rx) = mpsc::channel::<LoadRequest>(1024);
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, 256).await > 0 {
+            let requests = std::mem::take(&mut batch);
+            let mut keys: Vec<(u8, u64)> = requests.iter().flat_map(|r| r.0.iter().copied()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let loaded = load(&db, &keys).await;
+            for (want, respond) in requests {
+                let answer = match &loaded {
+                    Ok(tiles) => Ok(want
+                        .iter()
+                        .filter_map(|k| tiles.get(k).map(|t| (*k, t.clone())))
+                        .collect()),
+                    Err(e) => Err(e.clone()),
+                };
+                let _ = respond.send(answer);
+            }
+        }
+    });
+    tx
+}
+
+async fn load(db: &Db, keys: &[(u8, u64)]) -> Result<HashMap<(u8, u64), Arc<ExpandedTile>>, ReadError> {
+    let rows = rows::tiles(db, keys)
+        .await
+        .map_err(|e| ReadError::Backend(e.to_string()))?;
+    rows.into_iter()
+        .map(|row| {
+            let tile = ExpandedTile::from_bytes(row.width, &row.nodes)
+                .map_err(|e| ReadError::Corrupt(format!("tile {}/{}: {e}", row.level, row.idx)))?;
+            Ok(((row.level, row.idx), Arc::new(tile)))
+        })
+        .collect()
+}
+
 /// Reads the stored tree. Cheap to clone.
 #[derive(Clone)]
 pub struct TreeReader {
     db: Db,
+    loader: mpsc::Sender<LoadRequest>,
     alg: HashAlg,
     cache: Arc<TileCache>,
+    /// The live head, whose partial tiles are read from memory.
+    head: Option<watch::Receiver<Arc<Head>>>,
 }
 
 /// A bounded cache of full tiles of level 1 and above (they never change, and every proof in their
@@ -46,13 +95,21 @@ struct TileCache {
 impl TreeReader {
     pub fn new(db: Db, alg: HashAlg, cache_capacity: usize) -> Self {
         TreeReader {
+            loader: spawn_loader(db.clone()),
             db,
             alg,
             cache: Arc::new(TileCache {
                 capacity: cache_capacity,
                 map: Mutex::new(HashMap::new()),
             }),
+            head: None,
         }
+    }
+
+    /// Read the partial tiles of the live head from memory rather than from storage.
+    pub fn following(mut self, head: watch::Receiver<Arc<Head>>) -> Self {
+        self.head = Some(head);
+        self
     }
 
     pub fn alg(&self) -> HashAlg {
@@ -68,9 +125,12 @@ impl TreeReader {
         let mut found = HashMap::with_capacity(keys.len());
         let mut missing = Vec::new();
         {
+            let head = self.head.as_ref().map(|h| h.borrow().clone());
+            let edge = head.as_ref().map_or(&[][..], |h| &h.edge[..]);
             let cache = self.cache.map.lock().expect("cache lock");
             for k in keys {
-                match cache.get(k) {
+                let live = edge.iter().find(|(l, i, _)| (*l, *i) == *k).map(|e| &e.2);
+                match live.or_else(|| cache.get(k)) {
                     Some(t) => {
                         found.insert(*k, t.clone());
                     }
@@ -79,16 +139,20 @@ impl TreeReader {
             }
         }
         if !missing.is_empty() {
-            let fetched = rows::tiles(&self.db, &missing).await?;
+            let (respond, answer) = oneshot::channel();
+            self.loader
+                .send((missing, respond))
+                .await
+                .map_err(|_| ReadError::Backend("tile loader stopped".into()))?;
+            let fetched = answer
+                .await
+                .map_err(|_| ReadError::Backend("tile loader stopped".into()))??;
             let mut newly_full = Vec::new();
-            for row in fetched {
-                let tile = ExpandedTile::from_bytes(row.width, &row.nodes)
-                    .map_err(|e| ReadError::Corrupt(format!("tile {}/{}: {e}", row.level, row.idx)))?;
-                let tile = Arc::new(tile);
-                if row.level > 0 && u64::from(row.width) == TILE_WIDTH {
-                    newly_full.push(((row.level, row.idx), tile.clone()));
+            for (key, tile) in fetched {
+                if key.0 > 0 && u64::from(tile.width()) == TILE_WIDTH {
+                    newly_full.push((key, tile.clone()));
                 }
-                found.insert((row.level, row.idx), tile);
+                found.insert(key, tile);
             }
             if !newly_full.is_empty() && self.cache.capacity > 0 {
                 let mut cache = self.cache.map.lock().expect("cache lock");
@@ -139,13 +203,21 @@ impl TreeReader {
 
     /// The first `width` hashes of stored tile `level/index`, if that many exist.
     pub async fn tile_hashes(&self, level: u8, index: u64, width: u16) -> Result<Option<Vec<u8>>, ReadError> {
+        if i64::try_from(index).is_err() {
+            return Ok(None);
+        }
         let tiles = self.fetch(&BTreeSet::from([(level, index)])).await?;
         Ok(tiles.0.get(&(level, index)).and_then(|t| t.bottom_bytes(width)))
     }
 
     /// Entry bundle `index` with `width` entries: each entry as a big-endian u16 length and its bytes.
     pub async fn entry_bundle(&self, index: u64, width: u16) -> Result<Option<Vec<u8>>, ReadError> {
-        let from = index * TILE_WIDTH;
+        let Some(from) = index
+            .checked_mul(TILE_WIDTH)
+            .filter(|f| i64::try_from(*f).is_ok())
+        else {
+            return Ok(None);
+        };
         let entries = rows::entries(&self.db, from, from + u64::from(width)).await?;
         if entries.len() != usize::from(width) {
             return Ok(None);

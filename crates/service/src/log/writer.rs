@@ -138,13 +138,10 @@ impl Sequencer {
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
 
-        self.edge = edge;
         let note: Arc<str> = note.into();
-        self.head.send_replace(Arc::new(Head {
-            size,
-            root,
-            note: note.clone(),
-        }));
+        self.head
+            .send_replace(Arc::new(Head::new(&edge, root, note.clone())));
+        self.edge = edge;
         Ok((first, note))
     }
 
@@ -162,11 +159,8 @@ impl Sequencer {
         }
         self.edge = RightEdge::from_tiles(self.alg, latest.size, parsed).map_err(anyhow::Error::msg)?;
         let root = self.edge.root()?;
-        self.head.send_replace(Arc::new(Head {
-            size: latest.size,
-            root,
-            note: latest.note.into(),
-        }));
+        self.head
+            .send_replace(Arc::new(Head::new(&self.edge, root, latest.note.into())));
         Ok(())
     }
 }
