@@ -31,14 +31,28 @@ impl NodeSource for FetchedTiles {
 type Loaded = Vec<((u8, u64), Arc<ExpandedTile>)>;
 type LoadRequest = (Vec<(u8, u64)>, oneshot::Sender<Result<Loaded, ReadError>>);
 
-/// The tile loader: one task that reads tiles for every reader, taking all requests queued while
-/// its previous query ran and answering them with one query (the read-side twin of group commit).
-/// Under load this turns many small round trips to the database into a few larger ones.
+/// Loader tasks: queries in flight at once, so that page reads overlap on several connections.
+const LOADERS: usize = 2;
+
+/// The tile loader: a few tasks that read tiles for every reader, each taking all requests queued
+/// while it was busy and answering them with one query (the read-side twin of group commit). Under
+/// load this turns many small round trips to the database into a few larger ones.
 fn spawn_loader(db: Db) -> mpsc::Sender<LoadRequest> {
-    let (tx, mut rx) = mpsc::channel::<LoadRequest>(1024);
-    tokio::spawn(async move {
-        let mut batch = Vec::new();
-        while rx.recv_many(&mut batch, 256).await > 0 {
+    let (tx, rx) = mpsc::channel::<LoadRequest>(1024);
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    for _ in 0..LOADERS {
+        tokio::spawn(load_loop(db.clone(), rx.clone()));
+    }
+    tx
+}
+
+async fn load_loop(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<LoadRequest>>>) {
+    let mut batch = Vec::new();
+    loop {
+        if rx.lock().await.recv_many(&mut batch, 256).await == 0 {
+            return;
+        }
+        {
             let requests = std::mem::take(&mut batch);
             let mut keys: Vec<(u8, u64)> = requests.iter().flat_map(|r| r.0.iter().copied()).collect();
             keys.sort_unstable();
@@ -55,8 +69,7 @@ fn spawn_loader(db: Db) -> mpsc::Sender<LoadRequest> {
                 let _ = respond.send(answer);
             }
         }
-    });
-    tx
+    }
 }
 
 async fn load(db: &Db, keys: &[(u8, u64)]) -> Result<HashMap<(u8, u64), Arc<ExpandedTile>>, ReadError> {
