@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::sync::Arc;
 
 use crate::hash::{Hash, HashAlg};
 use crate::merkle::{MissingNode, NodeSource};
@@ -258,34 +259,6 @@ pub fn tiles_for_size(size: u64) -> impl Iterator<Item = TileRef> {
     })
 }
 
-/// The hash tiles of the tree of size `new` that the tree of size `old` does not have in the same
-/// form (new tiles, and tiles that grew): what must be written after growing from `old` to `new`.
-/// `old` should not exceed `new`.
-pub fn tiles_changed(old: u64, new: u64) -> impl Iterator<Item = TileRef> {
-    let width_at = |size: u64, level: u8, index: u64| -> u16 {
-        let full = full_tiles(size, level);
-        if index < full {
-            TILE_WIDTH as u16
-        } else if index == full {
-            partial_width(size, level)
-        } else {
-            0
-        }
-    };
-    (0..TILE_HEIGHT).flat_map(move |level| {
-        let first = full_tiles(old.min(new), level);
-        let last = full_tiles(new, level);
-        (first..=last).filter_map(move |index| {
-            let width = width_at(new, level, index);
-            (width > 0 && width != width_at(old, level, index)).then_some(TileRef::Hashes {
-                level,
-                index,
-                width,
-            })
-        })
-    })
-}
-
 /// Why stored tile bytes were not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TileBytesError {
@@ -436,7 +409,7 @@ impl ExpandedTile {
 /// its tile is absent or too narrow to hold it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TileSet {
-    tiles: HashMap<(u8, u64), ExpandedTile>,
+    tiles: HashMap<(u8, u64), Arc<ExpandedTile>>,
 }
 
 impl TileSet {
@@ -444,16 +417,21 @@ impl TileSet {
         Self::default()
     }
 
-    /// Adds or replaces a tile, returning the one it replaced.
-    pub fn insert(&mut self, tile_level: u8, tile_index: u64, tile: ExpandedTile) -> Option<ExpandedTile> {
-        self.tiles.insert((tile_level, tile_index), tile)
+    /// Adds or replaces a tile, returning the one it replaced. Tiles are shared, not copied.
+    pub fn insert(
+        &mut self,
+        tile_level: u8,
+        tile_index: u64,
+        tile: impl Into<Arc<ExpandedTile>>,
+    ) -> Option<Arc<ExpandedTile>> {
+        self.tiles.insert((tile_level, tile_index), tile.into())
     }
 
     pub fn get(&self, tile_level: u8, tile_index: u64) -> Option<&ExpandedTile> {
-        self.tiles.get(&(tile_level, tile_index))
+        self.tiles.get(&(tile_level, tile_index)).map(|t| &**t)
     }
 
-    pub fn remove(&mut self, tile_level: u8, tile_index: u64) -> Option<ExpandedTile> {
+    pub fn remove(&mut self, tile_level: u8, tile_index: u64) -> Option<Arc<ExpandedTile>> {
         self.tiles.remove(&(tile_level, tile_index))
     }
 
@@ -473,12 +451,17 @@ impl TileSet {
     pub fn keys(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
         self.tiles.keys().copied()
     }
+
+    /// The tiles held, with their keys, in no particular order.
+    pub fn into_tiles(self) -> impl Iterator<Item = ((u8, u64), Arc<ExpandedTile>)> {
+        self.tiles.into_iter()
+    }
 }
 
 impl FromIterator<((u8, u64), ExpandedTile)> for TileSet {
     fn from_iter<I: IntoIterator<Item = ((u8, u64), ExpandedTile)>>(iter: I) -> Self {
         TileSet {
-            tiles: iter.into_iter().collect(),
+            tiles: iter.into_iter().map(|(k, t)| (k, Arc::new(t))).collect(),
         }
     }
 }
@@ -806,46 +789,6 @@ mod tests {
         assert_eq!(partial_width(u64::MAX, 7), 255);
         assert_eq!(partial_width(u64::MAX, 8), 0);
         assert_eq!(partial_width(u64::MAX, 255), 0);
-    }
-
-    #[test]
-    fn tiles_changed_is_the_difference_of_tile_sets() {
-        let sizes = [
-            0u64, 1, 2, 255, 256, 257, 300, 511, 512, 65535, 65536, 65537, 70_000, 16_777_216,
-        ];
-        for &old in &sizes {
-            for &new in &sizes {
-                if old > new || new > 70_000 {
-                    continue;
-                }
-                let before: BTreeSet<TileRef> = tiles_for_size(old).collect();
-                let want: Vec<TileRef> = tiles_for_size(new).filter(|t| !before.contains(t)).collect();
-                assert_eq!(
-                    tiles_changed(old, new).collect::<Vec<_>>(),
-                    want,
-                    "{old} -> {new}"
-                );
-            }
-        }
-        assert_eq!(
-            tiles_changed(256, 300).collect::<Vec<_>>(),
-            vec![TileRef::Hashes {
-                level: 0,
-                index: 1,
-                width: 44
-            }]
-        );
-        assert_eq!(tiles_changed(70_000, 70_000).count(), 0);
-        // Large sizes: only the right edge changes.
-        let big = 16_777_216u64;
-        assert_eq!(
-            tiles_changed(big, big + 1).collect::<Vec<_>>(),
-            vec![TileRef::Hashes {
-                level: 0,
-                index: 65536,
-                width: 1
-            }]
-        );
     }
 
     #[test]

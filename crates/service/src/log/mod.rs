@@ -33,7 +33,7 @@ use crate::keys::{LogKeys, Suite, random_bytes};
 
 pub use audit::{AuditReport, audit};
 pub use edge::{RightEdge, TouchedTile};
-pub use reader::{FetchedTiles, TreeReader};
+pub use reader::TreeReader;
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -231,8 +231,15 @@ impl Log {
         let reader = TreeReader::new(db.clone(), alg, settings.tile_cache);
         let needed = RightEdge::tiles_needed(cp.size).into_iter().collect();
         let fetched = reader.fetch(&needed).await?;
-        let edge = RightEdge::from_tiles(alg, cp.size, fetched.into_tiles())
-            .map_err(|e| anyhow::anyhow!("stored tree is incomplete: {e}"))?;
+        let edge = RightEdge::from_tiles(
+            alg,
+            cp.size,
+            fetched
+                .into_tiles()
+                .map(|((l, i), t)| (l, i, Arc::unwrap_or_clone(t)))
+                .collect(),
+        )
+        .map_err(|e| anyhow::anyhow!("stored tree is incomplete: {e}"))?;
         let root = edge
             .root()
             .map_err(|e| anyhow::anyhow!("stored tree is incomplete: {e}"))?;
@@ -391,14 +398,5 @@ impl Log {
     /// The verifier key of the log's primary (Ed25519) signing key, in vkey format.
     pub fn vkey(&self) -> String {
         self.shared.verifiers[0].to_string()
-    }
-}
-
-impl FetchedTiles {
-    fn into_tiles(self) -> Vec<(u8, u64, ExpandedTile)> {
-        self.into_inner()
-            .into_iter()
-            .map(|((l, i), t)| (l, i, Arc::unwrap_or_clone(t)))
-            .collect()
     }
 }

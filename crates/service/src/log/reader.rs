@@ -6,27 +6,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use tianping_log::merkle::{self, MissingNode, NodeSource, ProofError};
-use tianping_log::tile::{ExpandedTile, TILE_WIDTH, TileRecorder, locate};
+use tianping_log::merkle::{self, NodeSource, ProofError};
+use tianping_log::tile::{ExpandedTile, TILE_WIDTH, TileRecorder, TileSet};
 use tianping_log::{Hash, HashAlg};
 use tianping_store::{Db, log as rows};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Head, ReadError};
-
-/// Tiles fetched for one computation.
-pub struct FetchedTiles(HashMap<(u8, u64), Arc<ExpandedTile>>);
-
-impl NodeSource for FetchedTiles {
-    fn node(&self, level: u8, index: u64) -> Result<Hash, MissingNode> {
-        let loc = locate(level, index);
-        self.0
-            .get(&(loc.tile_level, loc.tile_index))
-            .and_then(|t| t.node(loc.height, loc.offset))
-            .ok_or(MissingNode { level, index })
-    }
-}
 
 type Loaded = Vec<((u8, u64), Arc<ExpandedTile>)>;
 type LoadRequest = (Vec<(u8, u64)>, oneshot::Sender<Result<Loaded, ReadError>>);
@@ -134,8 +121,8 @@ impl TreeReader {
     }
 
     /// Fetch `keys` (cache first, then one query for the rest).
-    pub async fn fetch(&self, keys: &BTreeSet<(u8, u64)>) -> Result<FetchedTiles, ReadError> {
-        let mut found = HashMap::with_capacity(keys.len());
+    pub async fn fetch(&self, keys: &BTreeSet<(u8, u64)>) -> Result<TileSet, ReadError> {
+        let mut found = TileSet::new();
         let mut missing = Vec::new();
         {
             let head = self.head.as_ref().map(|h| h.borrow().clone());
@@ -145,7 +132,7 @@ impl TreeReader {
                 let live = edge.iter().find(|(l, i, _)| (*l, *i) == *k).map(|e| &e.2);
                 match live.or_else(|| cache.get(k)) {
                     Some(t) => {
-                        found.insert(*k, t.clone());
+                        found.insert(k.0, k.1, t.clone());
                     }
                     None => missing.push(*k),
                 }
@@ -165,7 +152,7 @@ impl TreeReader {
                 if key.0 > 0 && u64::from(tile.width()) == TILE_WIDTH {
                     newly_full.push((key, tile.clone()));
                 }
-                found.insert(key, tile);
+                found.insert(key.0, key.1, tile);
             }
             if !newly_full.is_empty() && self.cache.capacity > 0 {
                 let mut cache = self.cache.map.lock().expect("cache lock");
@@ -175,7 +162,7 @@ impl TreeReader {
                 cache.extend(newly_full);
             }
         }
-        Ok(FetchedTiles(found))
+        Ok(found)
     }
 
     /// Run `f` over the tiles it needs: first a dry run to learn them, then for real.
@@ -220,7 +207,7 @@ impl TreeReader {
             return Ok(None);
         }
         let tiles = self.fetch(&BTreeSet::from([(level, index)])).await?;
-        Ok(tiles.0.get(&(level, index)).and_then(|t| t.bottom_bytes(width)))
+        Ok(tiles.get(level, index).and_then(|t| t.bottom_bytes(width)))
     }
 
     /// Entry bundle `index` with `width` entries: each entry as a big-endian u16 length and its bytes.
@@ -243,11 +230,5 @@ impl TreeReader {
             out.extend_from_slice(&e.envelope);
         }
         Ok(Some(out))
-    }
-}
-
-impl FetchedTiles {
-    pub(crate) fn into_inner(self) -> HashMap<(u8, u64), Arc<ExpandedTile>> {
-        self.0
     }
 }
