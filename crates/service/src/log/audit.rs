@@ -26,12 +26,6 @@ pub struct AuditReport {
     pub divergence: Option<String>,
 }
 
-impl AuditReport {
-    pub fn ok(&self) -> bool {
-        self.divergence.is_none()
-    }
-}
-
 const CHUNK: u64 = 4096;
 
 /// Audit the log in `db` with the log's verifier keys.

@@ -121,9 +121,6 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    pub fn leaf_hash(&self) -> Hash {
-        self.leaf_hash
-    }
     pub fn salt(&self) -> &[u8; SALT_LEN] {
         &self.salt
     }

@@ -112,14 +112,6 @@ impl TreeReader {
         self
     }
 
-    pub fn alg(&self) -> HashAlg {
-        self.alg
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
     /// Fetch `keys` (cache first, then one query for the rest).
     pub async fn fetch(&self, keys: &BTreeSet<(u8, u64)>) -> Result<TileSet, ReadError> {
         let mut found = TileSet::new();
@@ -191,13 +183,6 @@ impl TreeReader {
     pub async fn consistency_proof(&self, from: u64, to: u64) -> Result<Vec<Hash>, ReadError> {
         let alg = self.alg;
         self.over_tiles(|src| merkle::consistency_proof(alg, from, to, src))
-            .await
-    }
-
-    /// Root of the stored tree at any committed `size`.
-    pub async fn root(&self, size: u64) -> Result<Hash, ReadError> {
-        let alg = self.alg;
-        self.over_tiles(|src| merkle::root(alg, size, src).map_err(ProofError::from))
             .await
     }
 
