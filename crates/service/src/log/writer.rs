@@ -38,9 +38,9 @@ impl Sequencer {
         // recv_many waits for at least one job and takes whatever else is already queued.
         while queue.recv_many(&mut batch, self.max_batch).await > 0 {
             let started = Instant::now();
-            let jobs = std::mem::take(&mut batch);
+            let mut jobs = std::mem::take(&mut batch);
             let n = jobs.len();
-            match self.commit(&jobs).await {
+            match self.commit(&mut jobs).await {
                 Ok((first, note)) => {
                     metrics::counter!("tianping_log_appends_total").increment(n as u64);
                     metrics::histogram!("tianping_log_batch_size").record(n as f64);
@@ -74,8 +74,9 @@ impl Sequencer {
         }
     }
 
-    /// Commit one batch; returns the first index and the signed checkpoint.
-    async fn commit(&mut self, jobs: &[Job]) -> anyhow::Result<(u64, Arc<str>)> {
+    /// Commit one batch; returns its first index and signed checkpoint. The entries' bytes move
+    /// into the statements; the jobs keep their leaf hashes and reply channels.
+    async fn commit(&mut self, jobs: &mut [Job]) -> anyhow::Result<(u64, Arc<str>)> {
         let first = self.edge.size();
         let leaves: Vec<Hash> = jobs.iter().map(|j| j.entry.leaf_hash).collect();
         let mut edge = self.edge.clone();
@@ -91,24 +92,24 @@ impl Sequencer {
         let signers: Vec<&NoteSigner> = self.signers.iter().collect();
         let note = checkpoint.sign(&signers)?;
 
-        let entries: Vec<NewEntry> = jobs
-            .iter()
+        let (entries, contents): (Vec<NewEntry>, Vec<NewContent>) = jobs
+            .iter_mut()
             .enumerate()
-            .map(|(i, j)| NewEntry {
-                idx: first + i as u64,
-                leaf_hash: j.entry.leaf_hash,
-                envelope: j.entry.envelope.clone(),
+            .map(|(i, j)| {
+                let idx = first + i as u64;
+                let entry = NewEntry {
+                    idx,
+                    leaf_hash: j.entry.leaf_hash,
+                    envelope: std::mem::take(&mut j.entry.envelope),
+                };
+                let content = NewContent {
+                    idx,
+                    salt: *j.entry.salt,
+                    content: std::mem::take(&mut j.entry.content),
+                };
+                (entry, content)
             })
-            .collect();
-        let contents: Vec<NewContent> = jobs
-            .iter()
-            .enumerate()
-            .map(|(i, j)| NewContent {
-                idx: first + i as u64,
-                salt: *j.entry.salt,
-                content: j.entry.content.clone(),
-            })
-            .collect();
+            .unzip();
         let tiles: Vec<TileRow> = touched
             .iter()
             .map(|t| TileRow {
