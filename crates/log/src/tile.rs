@@ -451,11 +451,6 @@ impl TileSet {
     pub fn keys(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
         self.tiles.keys().copied()
     }
-
-    /// The tiles held, with their keys, in no particular order.
-    pub fn into_tiles(self) -> impl Iterator<Item = ((u8, u64), Arc<ExpandedTile>)> {
-        self.tiles.into_iter()
-    }
 }
 
 impl FromIterator<((u8, u64), ExpandedTile)> for TileSet {

@@ -71,6 +71,20 @@ impl Head {
     }
 }
 
+/// The right edge of the stored tree of `size` leaves, rebuilt from its partial tiles, and its root.
+async fn load_edge(db: &Db, alg: HashAlg, size: u64) -> anyhow::Result<(RightEdge, Hash)> {
+    let incomplete = |e: &dyn std::fmt::Display| anyhow::anyhow!("stored tree is incomplete: {e}");
+    let mut tiles = Vec::new();
+    for t in rows::tiles(db, &RightEdge::tiles_needed(size)).await? {
+        let tile = ExpandedTile::from_bytes(t.width, &t.nodes)
+            .map_err(|e| anyhow::anyhow!("tile {}/{}: {e}", t.level, t.idx))?;
+        tiles.push((t.level, t.idx, tile));
+    }
+    let edge = RightEdge::from_tiles(alg, size, tiles).map_err(|e| incomplete(&e))?;
+    let root = edge.root().map_err(|e| incomplete(&e))?;
+    Ok((edge, root))
+}
+
 /// What an append gives back once the entry is durable.
 #[derive(Debug, Clone)]
 pub struct Receipt {
@@ -225,21 +239,7 @@ impl Log {
         let verifiers = keys.verifiers();
         let (cp, _) = tianping_log::checkpoint::open_checkpoint(&latest.note, &verifiers)
             .map_err(|e| anyhow::anyhow!("latest checkpoint does not verify with the log keys: {e}"))?;
-        let reader = TreeReader::new(db.clone(), alg, settings.tile_cache);
-        let needed = RightEdge::tiles_needed(cp.size).into_iter().collect();
-        let fetched = reader.fetch(&needed).await?;
-        let edge = RightEdge::from_tiles(
-            alg,
-            cp.size,
-            fetched
-                .into_tiles()
-                .map(|((l, i), t)| (l, i, Arc::unwrap_or_clone(t)))
-                .collect(),
-        )
-        .map_err(|e| anyhow::anyhow!("stored tree is incomplete: {e}"))?;
-        let root = edge
-            .root()
-            .map_err(|e| anyhow::anyhow!("stored tree is incomplete: {e}"))?;
+        let (edge, root) = load_edge(&db, alg, cp.size).await?;
         if root != cp.root {
             anyhow::bail!(
                 "stored tree root does not match the latest checkpoint (size {})",
@@ -248,7 +248,7 @@ impl Log {
         }
         let head = Arc::new(Head::new(&edge, root, latest.note.into()));
         let (head_tx, head_rx) = watch::channel(head);
-        let reader = reader.following(head_rx.clone());
+        let reader = TreeReader::new(db.clone(), alg, settings.tile_cache).following(head_rx.clone());
         let (queue_tx, queue_rx) = mpsc::channel(settings.max_batch.max(1) * 4);
         let pseudonym_key = keys.pseudonym_key.clone();
         let task = writer::Sequencer {

@@ -39,22 +39,20 @@ async fn load_loop(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<LoadRequest
         if rx.lock().await.recv_many(&mut batch, 256).await == 0 {
             return;
         }
-        {
-            let requests = std::mem::take(&mut batch);
-            let mut keys: Vec<(u8, u64)> = requests.iter().flat_map(|r| r.0.iter().copied()).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let loaded = load(&db, &keys).await;
-            for (want, respond) in requests {
-                let answer = match &loaded {
-                    Ok(tiles) => Ok(want
-                        .iter()
-                        .filter_map(|k| tiles.get(k).map(|t| (*k, t.clone())))
-                        .collect()),
-                    Err(e) => Err(e.clone()),
-                };
-                let _ = respond.send(answer);
-            }
+        let requests = std::mem::take(&mut batch);
+        let mut keys: Vec<(u8, u64)> = requests.iter().flat_map(|r| r.0.iter().copied()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let loaded = load(&db, &keys).await;
+        for (want, respond) in requests {
+            let answer = match &loaded {
+                Ok(tiles) => Ok(want
+                    .iter()
+                    .filter_map(|k| tiles.get(k).map(|t| (*k, t.clone())))
+                    .collect()),
+                Err(e) => Err(e.clone()),
+            };
+            let _ = respond.send(answer);
         }
     }
 }

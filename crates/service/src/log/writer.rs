@@ -150,16 +150,8 @@ impl Sequencer {
         let latest = rows::latest_checkpoint(&self.db)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no checkpoint"))?;
-        let needed = RightEdge::tiles_needed(latest.size);
-        let tiles = rows::tiles(&self.db, &needed).await?;
-        let mut parsed = Vec::new();
-        for t in tiles {
-            let tile = tianping_log::tile::ExpandedTile::from_bytes(t.width, &t.nodes)
-                .map_err(|e| anyhow::anyhow!("tile {}/{}: {e}", t.level, t.idx))?;
-            parsed.push((t.level, t.idx, tile));
-        }
-        self.edge = RightEdge::from_tiles(self.alg, latest.size, parsed).map_err(anyhow::Error::msg)?;
-        let root = self.edge.root()?;
+        let (edge, root) = super::load_edge(&self.db, self.alg, latest.size).await?;
+        self.edge = edge;
         self.head
             .send_replace(Arc::new(Head::new(&self.edge, root, latest.note.into())));
         Ok(())
