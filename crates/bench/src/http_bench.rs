@@ -189,9 +189,13 @@ async fn server_main(
         }
     };
     let Node {
-        log, sequencer, db, ..
+        log,
+        vault,
+        sequencer,
+        db,
+        ..
     } = node;
-    let state = AppState::new(log.clone(), db.clone(), max_content);
+    let state = AppState::new(vault, db.clone(), max_content);
     let _ = ready.send(Ok(info));
     let shutdown = async {
         let _ = stop.await;

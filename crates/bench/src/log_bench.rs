@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tianping_log::envelope::canonical_json;
 use tianping_log::merkle::verify_inclusion;
-use tianping_service::log::{Log, NewEntry};
+use tianping_service::log::Log;
+use tianping_service::vault::{Content, NewRecord, Vault};
 use tianping_service::{Node, Settings};
 use tianping_store::log as rows;
 
@@ -62,13 +63,13 @@ pub struct LogArgs {
 }
 
 /// What a run of the appenders did.
-struct AppendRun {
-    appended: u64,
-    elapsed: Duration,
-    /// Per-append latency (prepare + append) in µs; empty unless recorded.
-    latencies_us: Vec<u64>,
+pub(crate) struct AppendRun {
+    pub appended: u64,
+    pub elapsed: Duration,
+    /// Per-append latency (encrypt + store + commit) in µs; empty unless recorded.
+    pub latencies_us: Vec<u64>,
     /// Sum of canonical content sizes; zero unless recorded.
-    content_bytes: u64,
+    pub content_bytes: u64,
 }
 
 pub async fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
@@ -82,7 +83,11 @@ pub async fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
     }
     settings.log.suite = args.suite.clone();
     let Node {
-        log, sequencer, db, ..
+        log,
+        vault,
+        sequencer,
+        db,
+        ..
     } = Node::open(settings).await.context("opening the node")?;
     let backend = db.backend().name();
     let start_size = log.head().size;
@@ -106,7 +111,7 @@ pub async fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
         "timed phase: {} appends from {} tasks",
         args.appends, args.appenders
     );
-    let timed = append_many(&log, &maker, args.appenders, start_size, args.appends, true).await?;
+    let timed = append_many(&vault, &maker, args.appenders, start_size, args.appends, true).await?;
     let latencies = Latencies::from_unsorted(timed.latencies_us);
     let avg_content = if timed.appended > 0 {
         format!("{:.1}", timed.content_bytes as f64 / timed.appended as f64)
@@ -137,7 +142,7 @@ pub async fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
         let grow = args.log_size - size;
         eprintln!("growth phase: {grow} more entries to reach {}", args.log_size);
         let monitor = tokio::spawn(report_growth(log.clone(), size, args.log_size));
-        let run = append_many(&log, &maker, args.appenders, size, grow, false).await;
+        let run = append_many(&vault, &maker, args.appenders, size, grow, false).await;
         monitor.abort();
         let run = run?;
         eprintln!(
@@ -218,6 +223,7 @@ pub async fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
 
     // Let the sequencer finish and close the pool before the data directory goes away.
     drop(log);
+    drop(vault);
     sequencer.join().await;
     db.close().await;
     eprintln!("removing {}", data_dir.path().display());
@@ -229,8 +235,8 @@ pub async fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
 
 /// Append `count` entries from `tasks` concurrent tasks; sequence numbers start at `first_seq`.
 /// With `record`, each append's latency and content size are kept.
-async fn append_many(
-    log: &Log,
+pub(crate) async fn append_many(
+    vault: &Vault,
     maker: &Arc<ContentMaker>,
     tasks: usize,
     first_seq: u64,
@@ -241,7 +247,7 @@ async fn append_many(
     let started = Instant::now();
     let mut handles = Vec::with_capacity(tasks);
     for task in 0..tasks {
-        let log = log.clone();
+        let vault = vault.clone();
         let maker = maker.clone();
         let next = next.clone();
         handles.push(tokio::spawn(async move {
@@ -259,14 +265,17 @@ async fn append_many(
                     bytes += canonical_json(&content).len() as u64;
                 }
                 let t0 = Instant::now();
-                let prepared = log.prepare(NewEntry {
-                    kind: "bench.append",
-                    subject: &subject,
-                    source: "bench",
-                    occurred_ms: None,
-                    content: &content,
-                })?;
-                log.append(prepared).await?;
+                vault
+                    .write(NewRecord {
+                        kind: "bench.append",
+                        subject: &subject,
+                        source: "bench",
+                        occurred_ms: None,
+                        content: Content::Json(&content),
+                        retention_class: None,
+                        consultation: None,
+                    })
+                    .await?;
                 if record {
                     latencies.push(micros(t0.elapsed()));
                 }

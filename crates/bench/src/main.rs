@@ -5,6 +5,7 @@
 mod common;
 mod http_bench;
 mod log_bench;
+mod vault_bench;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,9 @@ enum Command {
     Log(log_bench::LogArgs),
     /// Appends through the HTTP API on loopback against an in-process server.
     Http(http_bench::HttpArgs),
+    /// Encrypted records (1 KiB, concurrent writers) and a streamed large recording through the
+    /// vault.
+    Vault(vault_bench::VaultArgs),
 }
 
 fn cores() -> usize {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Log(args) => runtime(cores()).and_then(|rt| rt.block_on(log_bench::run(args))),
+        Command::Vault(args) => runtime(cores()).and_then(|rt| rt.block_on(vault_bench::run(args))),
         Command::Http(args) => {
             let workers = match args.client_threads {
                 0 => cores(),

@@ -102,6 +102,74 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Key-encryption keys of the vault.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Retention of vault records.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Right of access (PIPL-45): export what the vault holds.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+    /// The encrypted vault.
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new key-encryption key active and re-wrap every subject key under it (content is
+    /// not re-encrypted).
+    Rotate {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Crypto-shred every record past its retention deadline that no legal hold covers, with a
+    /// tombstone entry citing the legal basis; remove abandoned uploads.
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// Report what would be shredded without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Every record of a subject, decrypted, each with its inclusion proof: writes
+    /// `export.json`, one `<id>.tlog-proof` and one `<id>.content` file per readable record.
+    Subject {
+        #[command(flatten)]
+        common: Common,
+        /// The subject as the sources name it.
+        #[arg(long)]
+        subject: String,
+        /// Output directory (created; must be empty or absent).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Decrypt and check every record and blob against its log commitment. Exit 1 on any finding.
+    Audit {
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand)]
@@ -228,6 +296,53 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Log {
             command: LogCommand::Audit { common },
         } => return audit_log(common).await,
+        Command::Keys {
+            command: KeysCommand::Rotate { common },
+        } => {
+            let node = Node::open(common.settings()?).await?;
+            let r = tianping_service::vault::rotate(&node.keyring, &node.db).await?;
+            println!(
+                "new key-encryption key {}; subject keys re-wrapped: {}",
+                r.new_kek, r.rewrapped
+            );
+            println!("rewrapped={} kek={}", r.rewrapped, r.new_kek);
+        }
+        Command::Retention {
+            command: RetentionCommand::Run { common, dry_run },
+        } => {
+            let node = Node::open(common.settings()?).await?;
+            let now = tianping_service::log::now_ms() as i64;
+            let r = node.vault.run_retention(now, dry_run, "tianping-cli").await?;
+            let verb = if dry_run { "would shred" } else { "shredded" };
+            println!(
+                "保留期清理{}：过期 {}，{} {}，因法律冻结保留 {}。\nretention run{}: {} expired, {verb} {}, kept under legal hold {}.",
+                if dry_run { "（演练）" } else { "" },
+                r.expired,
+                if dry_run { "将销毁" } else { "已销毁" },
+                r.shredded,
+                r.held,
+                if dry_run { " (dry run)" } else { "" },
+                r.expired,
+                r.shredded,
+                r.held
+            );
+            println!(
+                "dry_run={} expired={} shredded={} held={} subject_keys_destroyed={} blobs_deleted={} stale_uploads_removed={}",
+                r.dry_run,
+                r.expired,
+                r.shredded,
+                r.held,
+                r.subject_keys_destroyed,
+                r.blobs_deleted,
+                r.stale_uploads_removed
+            );
+        }
+        Command::Export {
+            command: ExportCommand::Subject { common, subject, out },
+        } => export_subject(common, &subject, &out).await?,
+        Command::Vault {
+            command: VaultCommand::Audit { common },
+        } => return audit_vault(common).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -267,11 +382,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("metrics on http://{}/metrics", m.local_addr()?);
     }
     println!("listening on http://{}", listener.local_addr()?);
-    let state = AppState::new(node.log.clone(), node.db.clone(), max_content);
+    let state = AppState::new(node.vault.clone(), node.db.clone(), max_content);
     let Node {
-        log, sequencer, db, ..
+        log,
+        vault,
+        sequencer,
+        db,
+        _writer_lock,
+        ..
     } = node;
     drop::<Log>(log);
+    drop(vault);
     tianping_web::serve(listener, metrics, state, shutdown_signal()).await?;
     // The router and its state are gone: the sequencer drains what was queued, then stops.
     sequencer.join().await;
@@ -332,6 +453,80 @@ fn verify(
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn export_subject(common: Common, subject: &str, out: &std::path::Path) -> anyhow::Result<()> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        bail!("{} is not empty", out.display());
+    }
+    std::fs::create_dir_all(out)?;
+    let node = Node::open(common.settings()?).await?;
+    let access = tianping_service::vault::Access {
+        actor: "tianping-cli",
+        purpose: "right_of_access",
+    };
+    let export = node.vault.export_subject(subject, &access).await?;
+    for r in &export.records {
+        std::fs::write(out.join(format!("{}.tlog-proof", r.id)), &r.proof)?;
+        if r.commitment_salt.is_none() {
+            continue;
+        }
+        let path = out.join(format!("{}.content", r.id));
+        // The exact bytes committed to: canonical JSON, other inline bytes, or the decrypted blob
+        // (streamed chunk by chunk after the whole blob was authenticated).
+        let opened = node.vault.read(&r.id, &access).await?;
+        if let Some(c) = &opened.content {
+            std::fs::write(&path, c.as_slice())?;
+        } else {
+            use std::io::Write;
+            node.vault.for_each_chunk(&opened, |_| Ok(())).await?;
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+            node.vault
+                .for_each_chunk(&opened, |chunk| {
+                    f.write_all(chunk)
+                        .map_err(|e| tianping_service::vault::VaultError::Storage(e.to_string()))
+                })
+                .await?;
+            f.flush()?;
+        }
+    }
+    std::fs::write(out.join("export.json"), serde_json::to_vec_pretty(&export)?)?;
+    println!(
+        "导出 {} 条记录 / exported {} records to {}",
+        export.records.len(),
+        export.records.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+async fn audit_vault(common: Common) -> anyhow::Result<ExitCode> {
+    let node = Node::open(common.settings()?).await?;
+    let started = std::time::Instant::now();
+    let report = tianping_service::vault::audit(&node.vault).await?;
+    for f in &report.findings {
+        println!("finding: {f}");
+    }
+    println!(
+        "records={} blobs={} shredded={} findings={} seconds={:.1}",
+        report.records,
+        report.blobs,
+        report.shredded,
+        report.findings_total,
+        started.elapsed().as_secs_f64()
+    );
+    if report.findings_total == 0 {
+        println!(
+            "保险库审计通过：所有密文可解密且与日志承诺一致。\nvault audit passed: every ciphertext decrypts and matches its log commitment."
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "保险库审计失败 / vault audit FAILED: {} findings",
+            report.findings_total
+        );
+        Ok(ExitCode::from(1))
+    }
 }
 
 async fn audit_log(common: Common) -> anyhow::Result<ExitCode> {

@@ -176,6 +176,26 @@ pub fn commitment(alg: HashAlg, salt: &[u8; SALT_LEN], content: &[u8]) -> Hash {
     alg.digest(&[COMMITMENT_DOMAIN, salt, content])
 }
 
+/// Salted commitment computed over content that arrives in pieces; equal to [`commitment`] over
+/// the concatenation.
+#[derive(Clone)]
+pub struct CommitmentHasher(crate::hash::Hasher);
+
+impl CommitmentHasher {
+    pub fn new(alg: HashAlg, salt: &[u8; SALT_LEN]) -> Self {
+        let mut h = alg.hasher();
+        h.update(COMMITMENT_DOMAIN);
+        h.update(salt);
+        CommitmentHasher(h)
+    }
+    pub fn update(&mut self, content: &[u8]) {
+        self.0.update(content);
+    }
+    pub fn finalize(self) -> Hash {
+        self.0.finalize()
+    }
+}
+
 /// The leaf payload. Holds no content, only metadata and a commitment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {

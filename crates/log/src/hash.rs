@@ -60,9 +60,40 @@ impl HashAlg {
         self.digest(&[&[0x01], left, right])
     }
 
+    /// An incremental hasher, for data that arrives in pieces (large blobs).
+    pub fn hasher(self) -> Hasher {
+        match self {
+            HashAlg::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            HashAlg::Sm3 => Hasher::Sm3(sm3::Sm3::new()),
+        }
+    }
+
     /// Root of the empty tree: `H("")`.
     pub fn empty_root(self) -> Hash {
         self.digest(&[])
+    }
+}
+
+/// Incremental form of [`HashAlg::digest`].
+#[derive(Clone)]
+pub enum Hasher {
+    Sha256(sha2::Sha256),
+    Sm3(sm3::Sm3),
+}
+
+impl Hasher {
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sm3(h) => h.update(data),
+        }
+    }
+
+    pub fn finalize(self) -> Hash {
+        match self {
+            Hasher::Sha256(h) => h.finalize().into(),
+            Hasher::Sm3(h) => h.finalize().into(),
+        }
     }
 }
 
@@ -90,6 +121,17 @@ mod tests {
         let b = HashAlg::Sha256.node_hash(&a, &a);
         assert_ne!(a, b);
         assert_ne!(HashAlg::Sha256.leaf_hash(b""), HashAlg::Sm3.leaf_hash(b""));
+    }
+
+    #[test]
+    fn incremental_hashing_matches_one_shot() {
+        for alg in [HashAlg::Sha256, HashAlg::Sm3] {
+            let mut h = alg.hasher();
+            h.update(b"ab");
+            h.update(b"");
+            h.update(b"cde");
+            assert_eq!(h.finalize(), alg.digest(&[b"abc", b"de"]));
+        }
     }
 
     #[test]

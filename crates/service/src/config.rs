@@ -18,6 +18,45 @@ pub struct Settings {
     /// Address of the private Prometheus metrics listener; empty disables it.
     pub metrics_listen: String,
     pub log: LogSettings,
+    pub vault: VaultSettings,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VaultSettings {
+    /// Records of this many bytes or more live in object storage as encrypted chunks; smaller
+    /// ones in the database.
+    pub inline_max_bytes: usize,
+    /// Object storage for large records; empty means `<data_dir>/blobs` on the local disk.
+    pub blob_dir: String,
+    /// Unwrapped subject keys kept in memory.
+    pub key_cache: usize,
+    /// Uploads left unfinished this long are removed by `tianping retention run`.
+    pub upload_expiry_hours: u64,
+    /// Retention classes by name (defaults from RULES.md: IDS-19, REC-OUT / REC-IN, ECL-31).
+    pub retention: std::collections::BTreeMap<String, tianping_vault::retention::RetentionClass>,
+    /// Class of a record whose kind matches no `kind_class` prefix.
+    pub default_class: String,
+    /// Kind prefix → retention class; the longest matching prefix (whole dotted segments) wins.
+    pub kind_class: Vec<KindClass>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KindClass {
+    pub prefix: String,
+    pub class: String,
+}
+
+impl VaultSettings {
+    /// The retention class of a record of `kind` (unless the source names one).
+    pub fn class_for_kind(&self, kind: &str) -> &str {
+        self.kind_class
+            .iter()
+            .filter(|k| kind == k.prefix || kind.strip_prefix(&k.prefix).is_some_and(|r| r.starts_with('.')))
+            .max_by_key(|k| k.prefix.len())
+            .map_or(self.default_class.as_str(), |k| k.class.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -48,6 +87,63 @@ suite = "intl"
 max_batch = 2048
 max_content_bytes = 65536
 tile_cache = 2048
+
+[vault]
+inline_max_bytes = 65536
+blob_dir = ""
+key_cache = 100000
+upload_expiry_hours = 72
+default_class = "outpatient_record"
+
+# IDS-19: chat and audio/video of internet diagnosis >= 3 years.
+[vault.retention.chat_av]
+years = 3
+start = "consultation_end"
+basis = ["IDS-19"]
+
+# IDS-19, REC-OUT: internet diagnosis records are outpatient records, >= 15 years.
+[vault.retention.outpatient_record]
+years = 15
+start = "consultation_end"
+basis = ["IDS-19", "REC-OUT"]
+
+# REC-IN: inpatient records >= 30 years (counted from the end of the episode).
+[vault.retention.inpatient_record]
+years = 30
+start = "consultation_end"
+basis = ["REC-IN"]
+
+# ECL-31: service and transaction records >= 3 years after completion.
+[vault.retention.transaction]
+years = 3
+start = "event"
+basis = ["ECL-31"]
+
+# The vault's own events (holds, tombstones, accesses, erasure requests): kept until deleted.
+[vault.retention.vault_event]
+years = 0
+start = "event"
+basis = []
+
+[[vault.kind_class]]
+prefix = "consultation.message"
+class = "chat_av"
+
+[[vault.kind_class]]
+prefix = "consultation.recording"
+class = "chat_av"
+
+[[vault.kind_class]]
+prefix = "consultation.attachment"
+class = "chat_av"
+
+[[vault.kind_class]]
+prefix = "payment"
+class = "transaction"
+
+[[vault.kind_class]]
+prefix = "vault"
+class = "vault_event"
 "#;
 
 impl Settings {
@@ -107,6 +203,16 @@ mod tests {
         assert_eq!(s.listen, "0.0.0.0:9");
         assert_eq!(s.log.origin, "example.org/log");
         assert_eq!(s.log.max_batch, 2048, "untouched defaults survive");
+        assert_eq!(s.vault.retention["chat_av"].years, 3);
+        assert_eq!(s.vault.retention["inpatient_record"].years, 30);
+        assert_eq!(s.vault.class_for_kind("consultation.message"), "chat_av");
+        assert_eq!(s.vault.class_for_kind("consultation.message.edit"), "chat_av");
+        assert_eq!(
+            s.vault.class_for_kind("consultation.messages"),
+            "outpatient_record"
+        );
+        assert_eq!(s.vault.class_for_kind("payment.refund"), "transaction");
+        assert_eq!(s.vault.class_for_kind("vault.tombstone"), "vault_event");
 
         std::fs::write(dir.path().join("bad.toml"), "no_such_key = 1\n").unwrap();
         assert!(Settings::load(Some(&dir.path().join("bad.toml")), None).is_err());

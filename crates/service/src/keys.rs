@@ -167,6 +167,36 @@ fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 fn read_secret(path: &Path) -> anyhow::Result<Zeroizing<String>> {
+    check_secret_file(path)?;
+    Ok(Zeroizing::new(
+        fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    ))
+}
+
+/// Write a secret file atomically (a 0600 temporary file, fsync, rename, fsync of the directory),
+/// replacing any previous version.
+pub fn write_secret_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().context("secret file has no directory")?;
+    if !dir.exists() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    sync_dir(dir)
+}
+
+/// Refuse a secret file that others may read.
+pub fn check_secret_file(path: &Path) -> anyhow::Result<()> {
     let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
         bail!(
@@ -175,9 +205,7 @@ fn read_secret(path: &Path) -> anyhow::Result<Zeroizing<String>> {
             meta.permissions().mode() & 0o777
         );
     }
-    Ok(Zeroizing::new(
-        fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-    ))
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> anyhow::Result<()> {

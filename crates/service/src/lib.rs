@@ -6,6 +6,7 @@ pub mod config;
 pub mod keys;
 pub mod log;
 pub mod tokens;
+pub mod vault;
 
 use std::path::Path;
 
@@ -20,9 +21,13 @@ pub struct Node {
     pub settings: Settings,
     pub db: Db,
     pub log: log::Log,
+    pub vault: vault::Vault,
+    pub keyring: std::sync::Arc<vault::LocalKeyring>,
     pub sequencer: log::SequencerHandle,
     /// Whether this start generated the log's keys.
     pub keys_created: bool,
+    /// Held while this process may write the log (one writer per data directory).
+    pub _writer_lock: std::fs::File,
 }
 
 /// Create the data directory (mode 0700) if needed.
@@ -33,6 +38,26 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
+}
+
+/// Take the data directory's writer lock (`<data_dir>/writer.lock`), so that two processes never
+/// both sequence the same log (for example `tianping retention run` while the server runs).
+pub fn writer_lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("writer.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another tianping process (the server?) is writing {}; stop it first or use its HTTP API",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
 }
 
 /// Connect to the configured database and apply migrations.
@@ -46,18 +71,41 @@ pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
 }
 
 impl Node {
-    /// Open the database (migrating it), load or generate the keys, open the log.
+    /// Open the database (migrating it), load or generate the keys and the keyring, open the log
+    /// and the vault. Fails if another process already writes this data directory.
     pub async fn open(settings: Settings) -> anyhow::Result<Node> {
+        ensure_data_dir(&settings.data_dir)?;
+        let writer_lock = writer_lock(&settings.data_dir)?;
         let db = open_db(&settings).await?;
         let suite = Suite::parse(&settings.log.suite)?;
         let (keys, keys_created) = LogKeys::load_or_create(&settings.data_dir, &settings.log.origin, suite)?;
         let (log, sequencer) = log::Log::open(db.clone(), keys, &settings.log).await?;
+        let (keyring, _) =
+            vault::LocalKeyring::open_or_create(&settings.data_dir, vault::cipher_of(log.suite()))?;
+        let keyring = std::sync::Arc::new(keyring);
+        let blob_dir = if settings.vault.blob_dir.is_empty() {
+            settings.data_dir.join("blobs")
+        } else {
+            settings.vault.blob_dir.clone().into()
+        };
+        let blobs = vault::BlobStore::local(blob_dir)?;
+        let vault = vault::Vault::open(
+            log.clone(),
+            db.clone(),
+            settings.vault.clone(),
+            settings.log.max_content_bytes,
+            keyring.clone(),
+            blobs,
+        )?;
         Ok(Node {
             settings,
             db,
             log,
+            vault,
+            keyring,
             sequencer,
             keys_created,
+            _writer_lock: writer_lock,
         })
     }
 }

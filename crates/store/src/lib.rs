@@ -17,6 +17,7 @@ pub mod log;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tokens;
+pub mod vault;
 
 pub use log::{CheckpointRow, EntryRow, LogParams, NewContent, NewEntry, TileRow};
 pub use sqlx::Connection;
@@ -179,6 +180,46 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A query of the `Any` driver, as the binders of [`insert_padded`] see it.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Most bind parameters put in one statement (SQLite allows 32766, PostgreSQL 65535).
+pub(crate) const MAX_PARAMS: usize = 30_000;
+
+/// Insert `rows` into `target` (`"table (c1, c2, …)"`, `cols` columns) with multi-row statements.
+/// The statement text depends only on the row count rounded up to a power of two — `bind` is
+/// called with `None` for the padding rows, which must bind a NULL first column and are filtered
+/// out — so a dozen texts cover every batch size and stay in the prepared-statement cache instead
+/// of being parsed again for each batch. (Both SQLite and PostgreSQL name the columns of a
+/// `VALUES` list `column1`, `column2`, ….) Dynamic SQL here only ever adds numbered placeholders.
+pub(crate) async fn insert_padded<R>(
+    tx: &mut Tx<'_>,
+    target: &'static str,
+    cols: usize,
+    rows: &[R],
+    bind: impl for<'q> Fn(AnyQuery<'q>, Option<&R>) -> AnyQuery<'q>,
+) -> Result<()> {
+    let max_rows = (MAX_PARAMS / cols + 1).next_power_of_two() / 2;
+    for chunk in rows.chunks(max_rows) {
+        let padded = chunk.len().next_power_of_two();
+        let columns: Vec<String> = (1..=cols).map(|c| format!("column{c}")).collect();
+        let sql = format!(
+            "INSERT INTO {target} SELECT {} FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
+            columns.join(", "),
+            values_placeholders(padded, cols)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = bind(q, Some(r));
+        }
+        for _ in chunk.len()..padded {
+            q = bind(q, None);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// `($1, $2, $3), ($4, $5, $6), …` for `rows` rows of `cols` columns.

@@ -3,13 +3,10 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Db, Result, StoreError, Tx, values_placeholders};
+use crate::{Db, MAX_PARAMS, Result, StoreError, Tx, insert_padded, values_placeholders};
 
 // Dynamic SQL below (wrapped in AssertSqlSafe) only ever adds numbered `$N` placeholders; no value
 // is ever spliced into the text.
-
-/// Most bind parameters put in one statement (SQLite allows 32766, PostgreSQL 65535).
-const MAX_PARAMS: usize = 30_000;
 
 pub struct NewEntry {
     pub idx: u64,
@@ -54,11 +51,11 @@ pub struct LogParams {
     pub created_ms: i64,
 }
 
-fn to_i64(v: u64) -> Result<i64> {
+pub(crate) fn to_i64(v: u64) -> Result<i64> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} exceeds the SQL integer range")))
 }
 
-fn get_u64(row: &AnyRow, col: usize) -> Result<u64> {
+pub(crate) fn get_u64(row: &AnyRow, col: usize) -> Result<u64> {
     let v: i64 = row.try_get(col)?;
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
 }
@@ -97,7 +94,17 @@ pub async fn insert_entries(tx: &mut Tx<'_>, rows: &[NewEntry]) -> Result<()> {
         .iter()
         .map(|r| Ok((to_i64(r.idx)?, &r.leaf_hash[..], &r.envelope[..])))
         .collect::<Result<_>>()?;
-    insert_index_blob_blob(tx, "log_entries (idx, leaf_hash, envelope)", &rows).await
+    insert_padded(
+        tx,
+        "log_entries (idx, leaf_hash, envelope)",
+        3,
+        &rows,
+        |q, r| match r {
+            Some((i, a, b)) => q.bind(*i).bind(a.to_vec()).bind(b.to_vec()),
+            None => q.bind(None::<i64>).bind(None::<Vec<u8>>).bind(None::<Vec<u8>>),
+        },
+    )
+    .await
 }
 
 pub async fn insert_contents(tx: &mut Tx<'_>, rows: &[NewContent]) -> Result<()> {
@@ -105,39 +112,17 @@ pub async fn insert_contents(tx: &mut Tx<'_>, rows: &[NewContent]) -> Result<()>
         .iter()
         .map(|r| Ok((to_i64(r.idx)?, &r.salt[..], &r.content[..])))
         .collect::<Result<_>>()?;
-    insert_index_blob_blob(tx, "log_contents (idx, salt, content)", &rows).await
-}
-
-/// Most rows in one multi-row statement (a power of two; three parameters a row).
-const MAX_ROWS: usize = 8192;
-
-/// Insert `(integer, blob, blob)` rows into `target` (`"table (c1, c2, c3)"`). The statement text
-/// depends only on the row count rounded up to a power of two — padding rows are NULL and filtered
-/// out — so a dozen texts cover every batch size and stay in the prepared-statement cache instead
-/// of being parsed again for each batch. (Both SQLite and PostgreSQL name the columns of a
-/// `VALUES` list `column1`, `column2`, ….)
-async fn insert_index_blob_blob(
-    tx: &mut Tx<'_>,
-    target: &'static str,
-    rows: &[(i64, &[u8], &[u8])],
-) -> Result<()> {
-    for chunk in rows.chunks(MAX_ROWS) {
-        let padded = chunk.len().next_power_of_two();
-        let sql = format!(
-            "INSERT INTO {target} SELECT column1, column2, column3 FROM (VALUES {}) AS v \
-             WHERE column1 IS NOT NULL",
-            values_placeholders(padded, 3)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (i, a, b) in chunk {
-            q = q.bind(*i).bind(a.to_vec()).bind(b.to_vec());
-        }
-        for _ in chunk.len()..padded {
-            q = q.bind(None::<i64>).bind(None::<Vec<u8>>).bind(None::<Vec<u8>>);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
+    insert_padded(
+        tx,
+        "log_contents (idx, salt, content)",
+        3,
+        &rows,
+        |q, r| match r {
+            Some((i, a, b)) => q.bind(*i).bind(a.to_vec()).bind(b.to_vec()),
+            None => q.bind(None::<i64>).bind(None::<Vec<u8>>).bind(None::<Vec<u8>>),
+        },
+    )
+    .await
 }
 
 /// Insert or replace tiles (a tile only ever grows; the caller guarantees that).

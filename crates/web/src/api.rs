@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
-use tianping_service::log::NewEntry;
+use tianping_service::vault::{Content, NewRecord, RecordReceipt};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Client};
@@ -22,8 +22,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/log/entries/{index}/proof", get(entry_proof))
 }
 
-/// An entry to append. The content is kept apart from the log; only a salted commitment to it
-/// enters the log leaf.
+/// An entry to append. The content is stored encrypted in the vault as a record; only a salted
+/// commitment to it enters the log leaf.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppendRequest {
@@ -39,11 +39,19 @@ pub struct AppendRequest {
     /// time of receipt.
     #[serde(default)]
     pub occurred_at_ms: Option<u64>,
+    /// Retention class (`vault.retention`); defaults by kind.
+    #[serde(default)]
+    pub retention_class: Option<String>,
+    /// The consultation the record belongs to (legal holds and retention use it).
+    #[serde(default)]
+    pub consultation: Option<String>,
 }
 
-/// The receipt: the entry is durable and covered by the signed checkpoint.
+/// The receipt: the record and its entry are durable and covered by the signed checkpoint.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AppendResponse {
+    /// The vault record holding the (encrypted) content.
+    pub record_id: String,
     pub index: u64,
     /// RFC 9162 leaf hash of the envelope, base64.
     pub leaf_hash: String,
@@ -56,7 +64,8 @@ pub struct AppendResponse {
     pub envelope: String,
 }
 
-/// Append an entry to the evidence log.
+/// Append an entry to the evidence log; its content becomes an encrypted vault record. (Also
+/// served as `POST /api/v1/vault/records`.)
 #[utoipa::path(post, path = "/api/v1/log/entries", tag = "log", request_body = AppendRequest,
     security(("bearer" = [])),
     responses(
@@ -70,26 +79,34 @@ pub async fn append(
     Client(client): Client,
     ApiJson(req): ApiJson<AppendRequest>,
 ) -> Result<(StatusCode, axum::Json<AppendResponse>), ApiError> {
-    let prepared = s.log.prepare(NewEntry {
-        kind: &req.kind,
-        subject: &req.subject,
-        source: &client.name,
-        occurred_ms: req.occurred_at_ms,
-        content: &req.content,
-    })?;
-    let salt = B64.encode(prepared.salt());
-    let envelope = B64.encode(prepared.envelope());
-    let receipt = s.log.append(prepared).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(AppendResponse {
-            index: receipt.index,
-            leaf_hash: B64.encode(receipt.leaf_hash),
-            checkpoint: receipt.checkpoint.to_string(),
-            commitment_salt: salt,
-            envelope,
-        }),
-    ))
+    let receipt = s
+        .vault
+        .write(NewRecord {
+            kind: &req.kind,
+            subject: &req.subject,
+            source: &client.name,
+            occurred_ms: req.occurred_at_ms,
+            content: Content::Json(&req.content),
+            retention_class: req.retention_class.as_deref(),
+            consultation: req.consultation.as_deref(),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(receipt_response(receipt))))
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+pub(crate) fn receipt_response(r: RecordReceipt) -> AppendResponse {
+    AppendResponse {
+        record_id: r.record_id,
+        index: r.receipt.index,
+        leaf_hash: B64.encode(r.receipt.leaf_hash),
+        checkpoint: r.receipt.checkpoint.to_string(),
+        commitment_salt: B64.encode(r.salt),
+        envelope: B64.encode(&r.envelope),
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tianping_log::merkle::ProofError;
 use tianping_service::log::{AppendError, ReadError};
+use tianping_service::vault::VaultError;
 use utoipa::ToSchema;
 
 /// The problem document.
@@ -60,6 +61,18 @@ pub enum ApiError {
     NotReady,
     #[error("the log is shutting down; retry")]
     Unavailable,
+    #[error("unknown retention class {0:?}")]
+    UnknownRetentionClass(String),
+    #[error("the record has been shredded; only its commitment and tombstone remain in the log")]
+    Shredded,
+    #[error("the record is in storage-only state (PIPL-47) and no legal hold covers it")]
+    StorageOnly,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("a legal hold covers it; nothing under a hold is deleted")]
+    LegalHold,
+    #[error("stored data failed its integrity check; nothing of it is returned")]
+    Integrity,
     #[error("internal error")]
     Internal,
 }
@@ -86,6 +99,12 @@ impl ApiError {
             MethodNotAllowed => "method_not_allowed",
             NotReady => "not_ready",
             Unavailable => "unavailable",
+            UnknownRetentionClass(_) => "unknown_retention_class",
+            Shredded => "shredded",
+            StorageOnly => "storage_only",
+            Conflict(_) => "conflict",
+            LegalHold => "legal_hold",
+            Integrity => "integrity_failure",
             Internal => "internal",
         }
     }
@@ -102,7 +121,12 @@ impl ApiError {
             | SizeBeyondTree { .. }
             | IndexOutOfRange { .. }
             | InvalidRange(_)
-            | InvalidTilePath(_) => StatusCode::BAD_REQUEST,
+            | InvalidTilePath(_)
+            | UnknownRetentionClass(_) => StatusCode::BAD_REQUEST,
+            Shredded => StatusCode::GONE,
+            StorageOnly => StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
+            Conflict(_) | LegalHold => StatusCode::CONFLICT,
+            Integrity => StatusCode::INTERNAL_SERVER_ERROR,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge(_) | ContentTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Unauthorized => StatusCode::UNAUTHORIZED,
@@ -145,16 +169,40 @@ impl IntoResponse for ApiError {
 
 impl From<AppendError> for ApiError {
     fn from(e: AppendError) -> Self {
-        use tianping_log::envelope::EnvelopeError;
         match e {
-            AppendError::Invalid(EnvelopeError::BadKind) => ApiError::InvalidKind,
-            AppendError::Invalid(EnvelopeError::BadSubject) => ApiError::InvalidSubject,
-            AppendError::Invalid(other) => ApiError::InvalidBody(other.to_string()),
-            AppendError::ContentTooLarge { size, max } => ApiError::ContentTooLarge { size, max },
-            AppendError::Unavailable => ApiError::Unavailable,
+            AppendError::Unavailable | AppendError::KeyShredded => ApiError::Unavailable,
             AppendError::Storage(detail) => {
                 // The detail may name tables or values: keep it in the server log only.
                 tracing::error!(%detail, "append failed in storage");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<VaultError> for ApiError {
+    fn from(e: VaultError) -> Self {
+        use tianping_log::envelope::EnvelopeError;
+        match e {
+            VaultError::Invalid(EnvelopeError::BadKind) => ApiError::InvalidKind,
+            VaultError::Invalid(EnvelopeError::BadSubject) => ApiError::InvalidSubject,
+            VaultError::Invalid(other) => ApiError::InvalidBody(other.to_string()),
+            VaultError::ContentTooLarge { size, max } => ApiError::ContentTooLarge { size, max },
+            VaultError::UnknownClass(c) => ApiError::UnknownRetentionClass(c),
+            VaultError::BadRequest(m) => ApiError::InvalidBody(m),
+            VaultError::NotFound => ApiError::NotFound("no such record, upload or hold".into()),
+            VaultError::Shredded => ApiError::Shredded,
+            VaultError::StorageOnly => ApiError::StorageOnly,
+            VaultError::Conflict(m) => ApiError::Conflict(m),
+            VaultError::Held => ApiError::LegalHold,
+            VaultError::Integrity(detail) => {
+                tracing::error!(%detail, "vault integrity failure");
+                metrics::counter!("tianping_vault_integrity_failures_total").increment(1);
+                ApiError::Integrity
+            }
+            VaultError::Append(e) => e.into(),
+            VaultError::Storage(detail) => {
+                tracing::error!(%detail, "vault storage failure");
                 ApiError::Internal
             }
         }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod tiles;
+pub mod vault;
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -22,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tianping_service::log::Log;
+use tianping_service::vault::Vault;
 use tianping_store::Db;
 use tokio::net::TcpListener;
 
@@ -31,15 +33,17 @@ pub use error::{ApiError, Problem};
 #[derive(Clone)]
 pub struct AppState {
     pub log: Log,
+    pub vault: Vault,
     pub db: Db,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
 }
 
 impl AppState {
-    pub fn new(log: Log, db: Db, max_content_bytes: usize) -> Self {
+    pub fn new(vault: Vault, db: Db, max_content_bytes: usize) -> Self {
         AppState {
-            log,
+            log: vault.log().clone(),
+            vault,
             db,
             // Room for the JSON around the content and for escapes that canonical form drops.
             max_body: max_content_bytes * 2 + 16 * 1024,
@@ -52,6 +56,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.max_body;
     Router::new()
         .merge(api::routes())
+        .merge(vault::routes())
         .merge(tiles::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -7,12 +7,26 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tianping 天平", description = "Evidence log, and later the risk-sharing services, of the Tianping platform."),
+    info(title = "Tianping 天平", description = "Evidence log and encrypted vault, and later the risk-sharing services, of the Tianping platform."),
     paths(
         crate::api::append,
         crate::api::inclusion,
         crate::api::consistency,
         crate::api::entry_proof,
+        crate::vault::read_record,
+        crate::vault::read_content,
+        crate::vault::begin_upload,
+        crate::vault::upload_status,
+        crate::vault::append_upload,
+        crate::vault::complete_upload,
+        crate::vault::export_subject,
+        crate::vault::request_erasure,
+        crate::vault::place_hold,
+        crate::vault::list_holds,
+        crate::vault::release_hold,
+        crate::vault::close_consultation,
+        crate::vault::run_retention,
+        crate::vault::shred,
         crate::tiles::checkpoint,
         crate::tiles::vkey,
         crate::tiles::tile,

@@ -40,7 +40,7 @@ impl Server {
         let token = tokens::create(&node.db, "partner-a").await.unwrap().to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(node.log.clone(), node.db.clone(), MAX_CONTENT);
+        let state = AppState::new(node.vault.clone(), node.db.clone(), MAX_CONTENT);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             tianping_web::serve(listener, None, state, async {

@@ -1,10 +1,11 @@
 //! The evidence log service: durable appends through one sequencer with group commit, and reads
 //! (proofs, tiles, checkpoints) from storage.
 //!
-//! Append path: callers [`Log::prepare`] an entry on their own task (canonical content, salt,
-//! commitment, envelope, leaf hash — the CPU work happens in parallel), then [`Log::append`] hands it
-//! to the sequencer. The sequencer takes everything queued (up to `max_batch`), extends the right
-//! edge of the tree, signs a checkpoint for the new size and writes entries, contents, changed
+//! Append path: callers (the vault) [`Log::prepare`] an entry on their own task (envelope, leaf
+//! hash; the vault has already encrypted the content and computed its commitment — the CPU work
+//! happens in parallel), then [`Log::append`] hands it to the sequencer. The sequencer takes
+//! everything queued (up to `max_batch`), extends the right edge of the tree, signs a checkpoint
+//! for the new size and writes entries, their vault effects (records, holds, shredding…), changed
 //! tiles and the checkpoint in one transaction. Only after the commit (fsync) returns are the
 //! callers answered, each with its index, leaf hash and that checkpoint.
 
@@ -16,20 +17,20 @@ mod writer;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
 use tianping_log::checkpoint::Checkpoint;
-use tianping_log::envelope::{self, Envelope, EnvelopeError, Kind, SALT_LEN, Source, Subject};
+use tianping_log::envelope::{self, Envelope, Kind, Source, Subject};
 use tianping_log::merkle::ProofError;
 use tianping_log::note::VerifierKey;
 use tianping_log::proof::TlogProof;
 use tianping_log::tile::ExpandedTile;
 use tianping_log::{Hash, HashAlg};
+use tianping_store::vault::Effect;
 use tianping_store::{Db, StoreError, log as rows};
 use tokio::sync::{mpsc, oneshot, watch};
 use zeroize::Zeroizing;
 
 use crate::config::LogSettings;
-use crate::keys::{LogKeys, Suite, random_bytes};
+use crate::keys::{LogKeys, Suite};
 
 pub use audit::{AuditReport, audit};
 pub use edge::{RightEdge, TouchedTile};
@@ -96,12 +97,12 @@ pub struct Receipt {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
-    #[error(transparent)]
-    Invalid(#[from] EnvelopeError),
-    #[error("content is {size} bytes; at most {max} are accepted")]
-    ContentTooLarge { size: usize, max: usize },
     #[error("the log is shutting down")]
     Unavailable,
+    /// The entry's record was encrypted under a subject key that was shredded meanwhile;
+    /// encrypting again under the subject's new key succeeds.
+    #[error("the subject key was shredded while the entry was prepared")]
+    KeyShredded,
     #[error("storage failed: {0}")]
     Storage(String),
 }
@@ -126,30 +127,30 @@ impl From<StoreError> for ReadError {
     }
 }
 
-/// An entry ready for the sequencer. Holds the content: never log or print it.
+/// An entry ready for the sequencer, with the state changes to commit together with it.
 pub struct Prepared {
     envelope: Vec<u8>,
     leaf_hash: Hash,
-    salt: Zeroizing<[u8; SALT_LEN]>,
-    content: Vec<u8>,
+    effects: Vec<Effect>,
 }
 
 impl Prepared {
-    pub fn salt(&self) -> &[u8; SALT_LEN] {
-        &self.salt
-    }
     pub fn envelope(&self) -> &[u8] {
         &self.envelope
     }
+    pub fn leaf_hash(&self) -> &Hash {
+        &self.leaf_hash
+    }
 }
 
-/// What a caller submits.
-pub struct NewEntry<'a> {
-    pub kind: &'a str,
-    pub subject: &'a str,
-    pub source: &'a str,
-    pub occurred_ms: Option<u64>,
-    pub content: &'a Value,
+/// What an entry's envelope says, before encoding.
+pub struct EntryHeader<'a> {
+    pub kind: &'a Kind,
+    pub subject_pseudonym: Hash,
+    pub source: &'a Source,
+    pub received_ms: u64,
+    pub occurred_ms: u64,
+    pub commitment: Hash,
 }
 
 struct Shared {
@@ -159,7 +160,6 @@ struct Shared {
     origin: String,
     verifiers: Vec<VerifierKey>,
     pseudonym_key: Zeroizing<Vec<u8>>,
-    max_content: usize,
     queue: mpsc::Sender<writer::Job>,
     head: watch::Receiver<Arc<Head>>,
     reader: TreeReader,
@@ -260,6 +260,7 @@ impl Log {
             edge,
             head: head_tx,
             max_batch: settings.max_batch.max(1),
+            shredded_keys: Default::default(),
         }
         .spawn(queue_rx);
         let log = Log {
@@ -270,7 +271,6 @@ impl Log {
                 origin,
                 verifiers,
                 pseudonym_key,
-                max_content: settings.max_content_bytes,
                 queue: queue_tx,
                 head: head_rx,
                 reader,
@@ -308,36 +308,28 @@ impl Log {
         !self.shared.queue.is_closed()
     }
 
-    /// Validate and encode an entry. Pure CPU work, safe to run on many tasks at once.
-    pub fn prepare(&self, e: NewEntry<'_>) -> Result<Prepared, AppendError> {
-        let kind = Kind::parse(e.kind)?;
-        let subject = Subject::parse(e.subject)?;
-        let source = Source::parse(e.source)?;
-        let content = envelope::canonical_json(e.content);
-        if content.len() > self.shared.max_content {
-            return Err(AppendError::ContentTooLarge {
-                size: content.len(),
-                max: self.shared.max_content,
-            });
-        }
-        let alg = self.shared.alg;
-        let salt = random_bytes::<SALT_LEN>();
-        let received_ms = now_ms();
+    /// The keyed pseudonym of a subject (HMAC with the log's pseudonym key).
+    pub fn pseudonym(&self, subject: &Subject) -> Hash {
+        envelope::pseudonym(self.shared.alg, &self.shared.pseudonym_key, subject)
+    }
+
+    /// Encode an entry and attach the state changes that must commit with it. Pure CPU work,
+    /// safe to run on many tasks at once.
+    pub fn prepare(&self, h: EntryHeader<'_>, effects: Vec<Effect>) -> Prepared {
         let env = Envelope {
-            kind,
-            subject_pseudonym: envelope::pseudonym(alg, &self.shared.pseudonym_key, &subject),
-            source,
-            received_ms,
-            occurred_ms: e.occurred_ms.unwrap_or(received_ms),
-            commitment: envelope::commitment(alg, &salt, &content),
+            kind: h.kind.clone(),
+            subject_pseudonym: h.subject_pseudonym,
+            source: h.source.clone(),
+            received_ms: h.received_ms,
+            occurred_ms: h.occurred_ms,
+            commitment: h.commitment,
         };
         let bytes = env.encode();
-        Ok(Prepared {
-            leaf_hash: alg.leaf_hash(&bytes),
+        Prepared {
+            leaf_hash: self.shared.alg.leaf_hash(&bytes),
             envelope: bytes,
-            salt,
-            content,
-        })
+            effects,
+        }
     }
 
     /// Append a prepared entry; resolves once it is durable and covered by a signed checkpoint.

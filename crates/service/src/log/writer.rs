@@ -3,10 +3,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::collections::HashSet;
 use tianping_log::checkpoint::Checkpoint;
 use tianping_log::note::NoteSigner;
 use tianping_log::{Hash, HashAlg};
-use tianping_store::{Conn, Connection, Db, NewContent, NewEntry, StoreError, TileRow, log as rows};
+
+use tianping_store::vault::{self as vault_rows, Effect};
+use tianping_store::{Conn, Connection, Db, NewEntry, StoreError, TileRow, log as rows};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{AppendError, Head, Prepared, Receipt, RightEdge, now_ms};
@@ -26,6 +29,20 @@ pub(super) struct Sequencer {
     pub edge: RightEdge,
     pub head: watch::Sender<Arc<Head>>,
     pub max_batch: usize,
+    /// Subject keys destroyed since this sequencer started. An entry whose record was encrypted
+    /// under one of them (prepared before the shred committed) is refused, never stored.
+    pub shredded_keys: HashSet<String>,
+}
+
+fn uses_shredded_key(job: &Job, shredded: &HashSet<String>) -> bool {
+    !shredded.is_empty()
+        && job.entry.effects.iter().any(|e| match e {
+            Effect::Record { record, .. } => record
+                .subject_key_id
+                .as_ref()
+                .is_some_and(|k| shredded.contains(k)),
+            _ => false,
+        })
 }
 
 impl Sequencer {
@@ -39,6 +56,18 @@ impl Sequencer {
         while queue.recv_many(&mut batch, self.max_batch).await > 0 {
             let started = Instant::now();
             let mut jobs = std::mem::take(&mut batch);
+            if !self.shredded_keys.is_empty() {
+                let (stale, fresh): (Vec<Job>, Vec<Job>) = jobs
+                    .into_iter()
+                    .partition(|j| uses_shredded_key(j, &self.shredded_keys));
+                for job in stale {
+                    let _ = job.respond.send(Err(AppendError::KeyShredded));
+                }
+                jobs = fresh;
+                if jobs.is_empty() {
+                    continue;
+                }
+            }
             let n = jobs.len();
             match self.commit(&mut jobs).await {
                 Ok((first, note)) => {
@@ -92,24 +121,17 @@ impl Sequencer {
         let signers: Vec<&NoteSigner> = self.signers.iter().collect();
         let note = checkpoint.sign(&signers)?;
 
-        let (entries, contents): (Vec<NewEntry>, Vec<NewContent>) = jobs
-            .iter_mut()
-            .enumerate()
-            .map(|(i, j)| {
-                let idx = first + i as u64;
-                let entry = NewEntry {
-                    idx,
-                    leaf_hash: j.entry.leaf_hash,
-                    envelope: std::mem::take(&mut j.entry.envelope),
-                };
-                let content = NewContent {
-                    idx,
-                    salt: *j.entry.salt,
-                    content: std::mem::take(&mut j.entry.content),
-                };
-                (entry, content)
-            })
-            .unzip();
+        let mut entries = Vec::with_capacity(jobs.len());
+        let mut effects = Vec::with_capacity(jobs.len());
+        for (i, j) in jobs.iter_mut().enumerate() {
+            let idx = first + i as u64;
+            entries.push(NewEntry {
+                idx,
+                leaf_hash: j.entry.leaf_hash,
+                envelope: std::mem::take(&mut j.entry.envelope),
+            });
+            effects.extend(j.entry.effects.drain(..).map(|e| (idx, e)));
+        }
         let tiles: Vec<TileRow> = touched
             .iter()
             .map(|t| TileRow {
@@ -125,7 +147,7 @@ impl Sequencer {
         let conn = self.conn.as_mut().expect("connection acquired above");
         let mut tx = conn.begin().await.map_err(StoreError::from)?;
         rows::insert_entries(&mut tx, &entries).await?;
-        rows::insert_contents(&mut tx, &contents).await?;
+        let applied = vault_rows::apply(&mut tx, effects).await?;
         rows::upsert_tiles(&mut tx, &tiles).await?;
         rows::insert_checkpoint(
             &mut tx,
@@ -143,6 +165,7 @@ impl Sequencer {
         self.head
             .send_replace(Arc::new(Head::new(&edge, root, note.clone())));
         self.edge = edge;
+        self.shredded_keys.extend(applied.destroyed_keys);
         Ok((first, note))
     }
 
