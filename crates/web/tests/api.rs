@@ -23,6 +23,7 @@ struct Server {
     token: String,
     http: reqwest::Client,
     node_log: tianping_service::log::Log,
+    vault: tianping_service::vault::Vault,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -54,6 +55,7 @@ impl Server {
             token,
             http: reqwest::Client::new(),
             node_log: node.log,
+            vault: node.vault,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
@@ -542,4 +544,277 @@ async fn health_readiness_and_openapi() {
     let metrics = tianping_web::metrics_handle().render();
     assert!(metrics.contains("tianping_http_request_seconds"), "{metrics}");
     server.stop().await;
+}
+
+impl Server {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// The vault's life cycle through the API on every backend and both suites: records and a blob,
+/// holds blocking shredding (checked again inside the store's transaction), consultation closing
+/// setting deadlines, the purge job with tombstones, erasure to storage-only, explicit shredding,
+/// and the integrity audit staying clean throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_lifecycle_on_every_backend() {
+    use reqwest::Method;
+    for (db, suite) in [(TestDb::sqlite(), "intl"), (TestDb::sqlite(), "sm")]
+        .into_iter()
+        .chain(TestDb::postgres().await.map(|db| (db, "intl")))
+    {
+        let s = Server::start(&db, suite).await;
+        let rec = |subject: &str, kind: &str, consultation: Option<&str>, text: &str| json!({"kind": kind, "subject": subject, "consultation": consultation, "content": {"text": text}});
+        let mut chat = Vec::new();
+        for i in 0..3 {
+            let (code, r) = s
+                .send(
+                    Method::POST,
+                    "/api/v1/vault/records",
+                    Some(rec(
+                        "p1",
+                        "consultation.message",
+                        Some("c9"),
+                        &format!("头痛 {i}"),
+                    )),
+                )
+                .await;
+            assert_eq!(code, 201, "{r}");
+            chat.push(r["record_id"].as_str().unwrap().to_owned());
+        }
+        let (code, r) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/records",
+                Some(rec("p1", "payment.fee", None, "¥30")),
+            )
+            .await;
+        assert_eq!(code, 201);
+        let fee = r["record_id"].as_str().unwrap().to_owned();
+        let (code, r) = s
+            .send(Method::GET, &format!("/api/v1/vault/records/{fee}"), None)
+            .await;
+        assert_eq!(
+            (code, r["retention_class"].as_str()),
+            (200, Some("transaction")),
+            "{r}"
+        );
+        assert!(
+            r["retain_until_ms"].as_i64().unwrap() > 0,
+            "ECL-31 counts from the event"
+        );
+        let (_, r) = s
+            .send(Method::GET, &format!("/api/v1/vault/records/{}", chat[0]), None)
+            .await;
+        assert_eq!(r["retain_until_ms"], Value::Null, "no deadline while c9 is open");
+        assert_eq!(r["content"]["text"], "头痛 0");
+
+        // A blob through the upload API (just over the inline limit).
+        let (code, up) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/uploads",
+                Some(
+                    json!({"kind": "consultation.attachment", "subject": "p1", "consultation": "c9",
+                            "media_type": "image/png"}),
+                ),
+            )
+            .await;
+        assert_eq!(code, 201, "{up}");
+        let id = up["upload_id"].as_str().unwrap().to_owned();
+        let image: Vec<u8> = (0..70_000u32).map(|i| (i * 7) as u8).collect();
+        let resp = s
+            .http
+            .patch(s.url(&format!("/api/v1/vault/uploads/{id}")))
+            .bearer_auth(&s.token)
+            .header("upload-offset", "0")
+            .body(image.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["upload-offset"], "70000");
+        let (code, _) = s
+            .send(
+                Method::POST,
+                &format!("/api/v1/vault/uploads/{id}/complete"),
+                None,
+            )
+            .await;
+        assert_eq!(code, 201);
+        let (code, again) = s
+            .send(
+                Method::POST,
+                &format!("/api/v1/vault/uploads/{id}/complete"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (code, again["code"].as_str()),
+            (409, Some("conflict")),
+            "completed once"
+        );
+
+        // Hold c9, close it in 2020: expired but held; explicit shredding is refused too.
+        let (code, hold) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/holds",
+                Some(json!({"scope": "consultation", "target": "c9", "reason": "调解中"})),
+            )
+            .await;
+        assert_eq!(code, 201);
+        let hold = hold["hold_id"].as_str().unwrap().to_owned();
+        let (code, _) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/consultations/c9/close",
+                Some(json!({"ended_at_ms": 1_580_000_000_000u64})),
+            )
+            .await;
+        assert_eq!(code, 204);
+        let (code, _) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/consultations/c9/close",
+                Some(json!({"ended_at_ms": 1_580_000_000_000u64})),
+            )
+            .await;
+        assert_eq!(code, 409, "closed once");
+        let (code, e) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/shred",
+                Some(json!({"record": chat[0], "basis": "test"})),
+            )
+            .await;
+        assert_eq!((code, e["code"].as_str()), (409, Some("legal_hold")), "{e}");
+        let (_, report) = s
+            .send(Method::POST, "/api/v1/vault/retention/run", Some(json!({})))
+            .await;
+        assert_eq!(
+            (report["held"].as_u64(), report["shredded"].as_u64()),
+            (Some(4), Some(0)),
+            "{report}"
+        );
+        let (code, _) = s
+            .send(Method::DELETE, &format!("/api/v1/vault/holds/{hold}"), None)
+            .await;
+        assert_eq!(code, 204);
+        let (_, report) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/retention/run",
+                Some(json!({"dry_run": true})),
+            )
+            .await;
+        assert_eq!(report["shredded"].as_u64(), Some(4), "{report}");
+        let (_, report) = s
+            .send(Method::POST, "/api/v1/vault/retention/run", Some(json!({})))
+            .await;
+        assert_eq!(
+            (report["shredded"].as_u64(), report["blobs_deleted"].as_u64()),
+            (Some(4), Some(1)),
+            "{report}"
+        );
+        assert_eq!(
+            report["subject_keys_destroyed"].as_u64(),
+            Some(0),
+            "the fee still needs p1's key"
+        );
+        let (code, e) = s
+            .send(
+                Method::GET,
+                &format!("/api/v1/vault/records/{}/content", chat[1]),
+                None,
+            )
+            .await;
+        assert_eq!((code, e["code"].as_str()), (410, Some("shredded")));
+
+        // Erasure while the fee's retention runs: storage-only; then shredding it needs an override.
+        let (_, er) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/subjects/p1/erasure",
+                Some(json!({"reason": "撤回同意"})),
+            )
+            .await;
+        assert_eq!(er["storage_only"].as_u64(), Some(1), "{er}");
+        let (code, _) = s
+            .send(Method::GET, &format!("/api/v1/vault/records/{fee}"), None)
+            .await;
+        assert_eq!(code, 451);
+        let (code, e) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/shred",
+                Some(json!({"subject": "p1", "basis": "PIPL-47"})),
+            )
+            .await;
+        assert_eq!((code, e["code"].as_str()), (409, Some("conflict")), "{e}");
+        let (code, r) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/shred",
+                Some(json!({"subject": "p1", "basis": "court order 2026-88", "override_retention": true})),
+            )
+            .await;
+        assert_eq!((code, r["shredded"].as_u64()), (200, Some(1)), "{r}");
+        let (_, export) = s
+            .send(Method::GET, "/api/v1/vault/subjects/p1/export", None)
+            .await;
+        let records = export["records"].as_array().unwrap();
+        assert_eq!(records.len(), 5);
+        assert!(
+            records
+                .iter()
+                .all(|r| r["state"] == "shredded" && r["content"].is_null())
+        );
+        assert!(
+            records
+                .iter()
+                .all(|r| r["proof"].as_str().unwrap().starts_with("c2sp.org/tlog-proof@v1"))
+        );
+
+        // New records of p1 get a new subject key; bad input is refused.
+        let (code, _) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/records",
+                Some(rec("p1", "consultation.message", None, "再来")),
+            )
+            .await;
+        assert_eq!(code, 201);
+        for (body, code) in [
+            (
+                json!({"kind": "a.b", "subject": "p", "content": 1, "retention_class": "forever"}),
+                "unknown_retention_class",
+            ),
+            (
+                json!({"kind": "a.b", "subject": "p", "content": 1, "consultation": "has space"}),
+                "invalid_body",
+            ),
+        ] {
+            let (status, e) = s.send(Method::POST, "/api/v1/vault/records", Some(body)).await;
+            assert_eq!((status, e["code"].as_str()), (400, Some(code)), "{e}");
+        }
+        let (status, e) = s
+            .send(
+                Method::POST,
+                "/api/v1/vault/uploads",
+                Some(json!({"kind": "a.b", "subject": "p", "media_type": "not a type"})),
+            )
+            .await;
+        assert_eq!((status, e["code"].as_str()), (400, Some("invalid_body")));
+
+        let audit = tianping_service::vault::audit(&s.vault).await.unwrap();
+        assert_eq!(audit.findings, Vec::<String>::new());
+        assert_eq!(audit.shredded, 5);
+        s.stop().await;
+    }
 }

@@ -187,9 +187,7 @@ type Progress = Option<(i64, CommitmentHasher)>;
 
 /// One in-process lock per upload, with the commitment hash of what it has stored so far.
 #[derive(Default)]
-pub(crate) struct UploadLocks(
-    Mutex<HashMap<String, Arc<tokio::sync::Mutex<Progress>>>>,
-);
+pub(crate) struct UploadLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<Progress>>>>);
 
 impl UploadLocks {
     fn get(&self, id: &str) -> Arc<tokio::sync::Mutex<Progress>> {
