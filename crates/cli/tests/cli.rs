@@ -686,16 +686,43 @@ async fn vault_lifecycle_through_the_binary() {
     )
     .await;
     let upload2 = up["upload_id"].as_str().unwrap().to_owned();
-    let (code, _) = status_of(
+    let patch2 = |base: &str, offset: usize, body: &[u8]| {
         http.patch(format!("{base}/api/v1/vault/uploads/{upload2}"))
             .header("authorization", &auth)
-            .header("upload-offset", "0")
-            .body(recording.clone())
+            .header("upload-offset", offset.to_string())
+            .body(body.to_vec())
+            .send()
+    };
+    let (code, _) = status_of(patch2(&base, 0, &recording[..1 << 20]).await.unwrap()).await;
+    assert_eq!(code, 200);
+    // kill -9 in the middle of the upload: no record appears, and the upload resumes where its
+    // durable offset says.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (mut child, base) = t.serve(&[]);
+    let (_, export) = status_of(
+        http.get(format!("{base}/api/v1/vault/subjects/患者-3/export"))
+            .header("authorization", &auth)
             .send()
             .await
             .unwrap(),
     )
     .await;
+    assert_eq!(
+        export["records"].as_array().map(Vec::len),
+        Some(0),
+        "no orphan record: {export}"
+    );
+    let (code, st) = status_of(
+        http.get(format!("{base}/api/v1/vault/uploads/{upload2}"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((code, st["offset"].as_u64()), (200, Some(1 << 20)), "{st}");
+    let (code, _) = status_of(patch2(&base, 1 << 20, &recording[1 << 20..]).await.unwrap()).await;
     assert_eq!(code, 200);
     let (code, _) = status_of(
         post(

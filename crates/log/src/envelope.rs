@@ -285,6 +285,22 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn streaming_commitment_equals_one_shot() {
+        let salt = [9u8; SALT_LEN];
+        for alg in [HashAlg::Sha256, HashAlg::Sm3] {
+            let mut h = CommitmentHasher::new(alg, &salt);
+            h.update(b"recording ");
+            h.update(b"");
+            h.update(b"bytes");
+            assert_eq!(h.finalize(), commitment(alg, &salt, b"recording bytes"));
+            assert_ne!(
+                CommitmentHasher::new(alg, &[0u8; SALT_LEN]).finalize(),
+                commitment(alg, &salt, b"")
+            );
+        }
+    }
+
     use super::*;
     use serde_json::json;
 
