@@ -14,7 +14,7 @@ use axum::routing::{delete, get, post};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tianping_service::vault::blob::{NewUpload, UploadStatus};
-use tianping_service::vault::{Access, HoldRequest, ShredScope, SubjectExport};
+use tianping_service::vault::{Access, HoldRequest, Opened, ShredScope, SubjectExport};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{AppendResponse, receipt_response};
@@ -66,6 +66,20 @@ fn purpose(q: &PurposeQuery, default: &'static str) -> Result<String, ApiError> 
     Ok(p)
 }
 
+/// Read a record for `actor` (the access is recorded first).
+async fn open(s: &AppState, actor: &str, id: &str, q: &PurposeQuery) -> Result<Opened, ApiError> {
+    let purpose = purpose(q, "access")?;
+    Ok(s.vault
+        .read(
+            id,
+            &Access {
+                actor,
+                purpose: &purpose,
+            },
+        )
+        .await?)
+}
+
 /// A decrypted record.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RecordResponse {
@@ -101,17 +115,7 @@ pub async fn read_record(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PurposeQuery>,
 ) -> Result<axum::Json<RecordResponse>, ApiError> {
-    let purpose = purpose(&q, "access")?;
-    let opened = s
-        .vault
-        .read(
-            &id,
-            &Access {
-                actor: &client.name,
-                purpose: &purpose,
-            },
-        )
-        .await?;
+    let opened = open(&s, &client.name, &id, &q).await?;
     let row = &opened.row;
     let (mut content, mut content_base64) = (None, None);
     if let Some(c) = &opened.content {
@@ -153,17 +157,7 @@ pub async fn read_content(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PurposeQuery>,
 ) -> Result<Response, ApiError> {
-    let purpose = purpose(&q, "access")?;
-    let opened = s
-        .vault
-        .read(
-            &id,
-            &Access {
-                actor: &client.name,
-                purpose: &purpose,
-            },
-        )
-        .await?;
+    let opened = open(&s, &client.name, &id, &q).await?;
     let media = HeaderValue::from_str(&opened.row.media_type).map_err(|_| ApiError::Internal)?;
     let len = opened.row.size;
     if let Some(c) = &opened.content {
