@@ -307,3 +307,56 @@ pub async fn rotate(keyring: &LocalKeyring, db: &Db) -> anyhow::Result<Rotation>
     }
     Ok(Rotation { new_kek, rewrapped })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn keyring_is_private_checked_and_rotates_without_losing_old_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ring, created) = LocalKeyring::open_or_create(dir.path(), Cipher::Sm4Gcm).unwrap();
+        assert!(created);
+        let path = LocalKeyring::path(dir.path());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!format!("{ring:?}").contains("key\""), "no key material in Debug");
+
+        let key = Cipher::Sm4Gcm.generate_key();
+        let (old_id, wrapped) = block_on(ring.wrap(b"aad", &key)).unwrap();
+        let new_id = ring.add_active().unwrap();
+        assert_ne!(old_id, new_id);
+        assert_eq!(ring.active_id().unwrap(), new_id);
+        let back = block_on(ring.unwrap(&old_id, b"aad", &wrapped)).unwrap();
+        assert_eq!(back.as_bytes(), key.as_bytes(), "retired keys still unwrap");
+        assert!(
+            block_on(ring.unwrap(&old_id, b"other", &wrapped)).is_err(),
+            "aad is bound"
+        );
+        assert!(block_on(ring.unwrap("kek-unknown", b"aad", &wrapped)).is_err());
+
+        let (again, created) = LocalKeyring::open_or_create(dir.path(), Cipher::Sm4Gcm).unwrap();
+        assert!(!created);
+        assert_eq!(again.active_id().unwrap(), new_id);
+        assert!(
+            LocalKeyring::open_or_create(dir.path(), Cipher::Aes256Gcm).is_err(),
+            "suite mismatch"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(
+            LocalKeyring::open_or_create(dir.path(), Cipher::Sm4Gcm).is_err(),
+            "loose mode refused"
+        );
+    }
+}
