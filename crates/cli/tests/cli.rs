@@ -834,3 +834,35 @@ async fn vault_lifecycle_through_the_binary() {
     );
     assert!(out.join(format!("{upload2}.tlog-proof")).exists());
 }
+
+#[tokio::test]
+async fn a_missing_keyring_is_refused_not_replaced() {
+    let db = TestDb::sqlite();
+    let t = Target::new(&db);
+    let token = t.token("k");
+    let (mut child, base) = t.serve(&[]);
+    let http = reqwest::Client::new();
+    append(
+        &http,
+        &base,
+        &token,
+        &json!({"kind": "consultation.message", "subject": "s", "content": "x"}),
+    )
+    .await
+    .unwrap();
+    terminate(&mut child);
+    let keyring = t.dir.path().join("keys/keyring.json");
+    let saved = std::fs::read(&keyring).unwrap();
+    std::fs::remove_file(&keyring).unwrap();
+    let o = t.cmd(&["vault", "audit"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("keyring"), "{o:?}");
+    assert!(!keyring.exists(), "no new keyring was made");
+    std::fs::write(&keyring, saved).unwrap();
+    std::fs::set_permissions(&keyring, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(
+        t.cmd(&["vault", "audit"]).status.code(),
+        Some(0),
+        "restored from backup"
+    );
+}

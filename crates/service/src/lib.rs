@@ -80,6 +80,16 @@ impl Node {
         let suite = Suite::parse(&settings.log.suite)?;
         let (keys, keys_created) = LogKeys::load_or_create(&settings.data_dir, &settings.log.origin, suite)?;
         let (log, sequencer) = log::Log::open(db.clone(), keys, &settings.log).await?;
+        // A missing keyring must not be replaced by a new one while wrapped keys exist: every
+        // record would become unreadable and new ones would be written under a different KEK.
+        let keyring_path = vault::LocalKeyring::path(&settings.data_dir);
+        if !keyring_path.exists() && tianping_store::vault::any_subject_key(&db).await? {
+            anyhow::bail!(
+                "the vault's keyring {} is missing but the database holds keys wrapped by it; \
+                 restore it from backup",
+                keyring_path.display()
+            );
+        }
         let (keyring, _) =
             vault::LocalKeyring::open_or_create(&settings.data_dir, vault::cipher_of(log.suite()))?;
         let keyring = std::sync::Arc::new(keyring);

@@ -476,6 +476,14 @@ pub async fn subject_key(db: &Db, id: &str) -> Result<Option<SubjectKeyRow>> {
         .transpose()
 }
 
+/// Does the vault hold any wrapped subject key (live or not)?
+pub async fn any_subject_key(db: &Db) -> Result<bool> {
+    Ok(sqlx::query("SELECT 1 FROM vault_subject_keys LIMIT 1")
+        .fetch_optional(db.pool())
+        .await?
+        .is_some())
+}
+
 /// Live subject keys wrapped by another key-encryption key than `kek_id`, at most `limit`.
 pub async fn keys_not_wrapped_by(db: &Db, kek_id: &str, limit: i64) -> Result<Vec<SubjectKeyRow>> {
     sqlx::query(
