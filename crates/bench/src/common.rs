@@ -157,6 +157,28 @@ pub fn temp_data_dir(parent: Option<&Path>) -> anyhow::Result<tempfile::TempDir>
     })
 }
 
+/// A node on a fresh temporary data directory (under `tmp_dir` if given), on `database_url` if
+/// given (else SQLite in that directory), with a new log of `suite`. Keep the directory alive as
+/// long as the node.
+pub async fn open_node(
+    tmp_dir: Option<&Path>,
+    database_url: Option<&str>,
+    suite: &str,
+) -> anyhow::Result<(tempfile::TempDir, tianping_service::Node)> {
+    use anyhow::Context;
+    let data_dir = temp_data_dir(tmp_dir)?;
+    let mut settings =
+        tianping_service::Settings::load(None, Some(data_dir.path())).context("loading settings")?;
+    if let Some(url) = database_url {
+        settings.database_url = url.to_owned();
+    }
+    settings.log.suite = suite.to_owned();
+    let node = tianping_service::Node::open(settings)
+        .await
+        .context("opening the node")?;
+    Ok((data_dir, node))
+}
+
 /// The final `key=value …` line. Values never contain spaces (they are replaced by `_`).
 #[derive(Default)]
 pub struct Summary(Vec<(&'static str, String)>);

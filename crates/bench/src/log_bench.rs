@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tianping_log::envelope::canonical_json;
 use tianping_log::merkle::verify_inclusion;
+use tianping_service::Node;
 use tianping_service::log::Log;
 use tianping_service::vault::{Content, NewRecord, Vault};
-use tianping_service::{Node, Settings};
 use tianping_store::log as rows;
 
-use crate::common::{ContentMaker, Latencies, Summary, XorShift, memory_mb, micros, rate, temp_data_dir};
+use crate::common::{ContentMaker, Latencies, Summary, XorShift, memory_mb, micros, open_node, rate};
 
 /// One proof in this many is checked against the head's root (and its leaf against the stored
 /// envelope), so that fast garbage cannot pass for proofs.
@@ -76,19 +76,15 @@ pub async fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.appenders > 0, "--appenders must be at least 1");
     anyhow::ensure!(args.proof_tasks > 0, "--proof-tasks must be at least 1");
 
-    let data_dir = temp_data_dir(args.tmp_dir.as_deref())?;
-    let mut settings = Settings::load(None, Some(data_dir.path())).context("loading settings")?;
-    if let Some(url) = &args.database_url {
-        settings.database_url = url.clone();
-    }
-    settings.log.suite = args.suite.clone();
+    let (data_dir, node) =
+        open_node(args.tmp_dir.as_deref(), args.database_url.as_deref(), &args.suite).await?;
     let Node {
         log,
         vault,
         sequencer,
         db,
         ..
-    } = Node::open(settings).await.context("opening the node")?;
+    } = node;
     let backend = db.backend().name();
     let start_size = log.head().size;
     eprintln!(

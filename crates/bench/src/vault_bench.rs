@@ -12,13 +12,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use bytes::Bytes;
+use tianping_service::Node;
 use tianping_service::vault::blob::NewUpload;
 use tianping_service::vault::{Access, Vault};
-use tianping_service::{Node, Settings};
 
-use crate::common::{ContentMaker, Latencies, Summary, XorShift, memory_mb, rate, temp_data_dir};
+use crate::common::{ContentMaker, Latencies, Summary, XorShift, memory_mb, open_node, rate};
 use crate::log_bench::append_many;
 
 #[derive(Debug, clap::Args)]
@@ -52,13 +51,8 @@ const PART: usize = 8 << 20;
 
 pub async fn run(args: VaultArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.writers > 0, "--writers must be at least 1");
-    let data_dir = temp_data_dir(args.tmp_dir.as_deref())?;
-    let mut settings = Settings::load(None, Some(data_dir.path())).context("loading settings")?;
-    if let Some(url) = &args.database_url {
-        settings.database_url = url.clone();
-    }
-    settings.log.suite = args.suite.clone();
-    let node = Node::open(settings).await.context("opening the node")?;
+    let (data_dir, node) =
+        open_node(args.tmp_dir.as_deref(), args.database_url.as_deref(), &args.suite).await?;
     let vault = node.vault.clone();
     let backend = node.db.backend().name();
     let (idle_rss, _) = memory_mb()?;

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use clap::{Args, Parser, Subcommand};
-use tianping_log::envelope::SALT_LEN;
+use tianping_log::envelope::{SALT_LEN, canonical_json};
 use tianping_service::log::{Log, audit};
 use tianping_service::{LogKeys, Node, Settings, Suite, open_db, tokens};
 use tianping_web::AppState;
@@ -472,22 +472,29 @@ async fn export_subject(common: Common, subject: &str, out: &std::path::Path) ->
             continue;
         }
         let path = out.join(format!("{}.content", r.id));
-        // The exact bytes committed to: canonical JSON, other inline bytes, or the decrypted blob
-        // (streamed chunk by chunk after the whole blob was authenticated).
-        let opened = node.vault.read(&r.id, &access).await?;
-        if let Some(c) = &opened.content {
-            std::fs::write(&path, c.as_slice())?;
-        } else {
+        // The exact bytes committed to: inline content is already in the export (JSON is stored in
+        // canonical form); a blob is read and written chunk by chunk, every chunk authenticated,
+        // and the file removed if any chunk fails.
+        if let Some(json) = &r.content {
+            std::fs::write(&path, canonical_json(json))?;
+        } else if let Some(b64) = &r.content_base64 {
+            std::fs::write(&path, B64.decode(b64)?)?;
+        } else if r.blob {
             use std::io::Write;
-            node.vault.for_each_chunk(&opened, |_| Ok(())).await?;
+            let opened = node.vault.read(&r.id, &access).await?;
             let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
-            node.vault
+            let written = node
+                .vault
                 .for_each_chunk(&opened, |chunk| {
                     f.write_all(chunk)
                         .map_err(|e| tianping_service::vault::VaultError::Storage(e.to_string()))
                 })
-                .await?;
-            f.flush()?;
+                .await;
+            if let Err(e) = written.map_err(anyhow::Error::from).and_then(|_| Ok(f.flush()?)) {
+                drop(f);
+                std::fs::remove_file(&path)?;
+                return Err(e);
+            }
         }
     }
     std::fs::write(out.join("export.json"), serde_json::to_vec_pretty(&export)?)?;

@@ -435,6 +435,11 @@ async fn vault_lifecycle_through_the_binary() {
         .build()
         .unwrap();
     let auth = format!("Bearer {token}");
+    let get = |base: &str, path: &str| {
+        http.get(format!("{base}{path}"))
+            .header("authorization", &auth)
+            .send()
+    };
     let post = |base: &str, path: &str, body: Value| {
         http.post(format!("{base}{path}"))
             .header("authorization", &auth)
@@ -483,9 +488,7 @@ async fn vault_lifecycle_through_the_binary() {
     let (code, err) = status_of(patch(0, recording[first..first + 10].to_vec()).await.unwrap()).await;
     assert_eq!((code, err["code"].as_str()), (409, Some("conflict")), "{err}");
     let (code, st) = status_of(
-        http.get(format!("{base}/api/v1/vault/uploads/{upload}"))
-            .header("authorization", &auth)
-            .send()
+        get(&base, &format!("/api/v1/vault/uploads/{upload}"))
             .await
             .unwrap(),
     )
@@ -596,9 +599,7 @@ async fn vault_lifecycle_through_the_binary() {
     .await;
     assert_eq!((code, er["storage_only"].as_u64()), (200, Some(1)), "{er}");
     let (code, err) = status_of(
-        http.get(format!("{base}/api/v1/vault/records/{rx_id}"))
-            .header("authorization", &auth)
-            .send()
+        get(&base, &format!("/api/v1/vault/records/{rx_id}"))
             .await
             .unwrap(),
     )
@@ -639,14 +640,7 @@ async fn vault_lifecycle_through_the_binary() {
 
     let (mut child, base) = t.serve(&[]);
     for id in &chat {
-        let (code, err) = status_of(
-            http.get(format!("{base}/api/v1/vault/records/{id}"))
-                .header("authorization", &auth)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (code, err) = status_of(get(&base, &format!("/api/v1/vault/records/{id}")).await.unwrap()).await;
         assert_eq!((code, err["code"].as_str()), (410, Some("shredded")));
     }
     // Under a hold on the subject, the storage-only record may be read again.
@@ -662,11 +656,12 @@ async fn vault_lifecycle_through_the_binary() {
     .await;
     assert_eq!(code, 201);
     let (code, rec) = status_of(
-        http.get(format!("{base}/api/v1/vault/records/{rx_id}?purpose=litigation"))
-            .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap(),
+        get(
+            &base,
+            &format!("/api/v1/vault/records/{rx_id}?purpose=litigation"),
+        )
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(
@@ -700,23 +695,14 @@ async fn vault_lifecycle_through_the_binary() {
     child.kill().unwrap();
     child.wait().unwrap();
     let (mut child, base) = t.serve(&[]);
-    let (_, export) = status_of(
-        http.get(format!("{base}/api/v1/vault/subjects/患者-3/export"))
-            .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, export) = status_of(get(&base, "/api/v1/vault/subjects/患者-3/export").await.unwrap()).await;
     assert_eq!(
         export["records"].as_array().map(Vec::len),
         Some(0),
         "no orphan record: {export}"
     );
     let (code, st) = status_of(
-        http.get(format!("{base}/api/v1/vault/uploads/{upload2}"))
-            .header("authorization", &auth)
-            .send()
+        get(&base, &format!("/api/v1/vault/uploads/{upload2}"))
             .await
             .unwrap(),
     )
@@ -794,9 +780,7 @@ async fn vault_lifecycle_through_the_binary() {
     assert!(stdout(&o).contains("chunk 1"), "{}", stdout(&o));
     let (mut child, base) = t.serve(&[]);
     let (code, err) = status_of(
-        http.get(format!("{base}/api/v1/vault/records/{upload2}/content"))
-            .header("authorization", &auth)
-            .send()
+        get(&base, &format!("/api/v1/vault/records/{upload2}/content"))
             .await
             .unwrap(),
     )

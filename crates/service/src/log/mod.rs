@@ -364,7 +364,12 @@ impl Log {
     /// A `c2sp.org/tlog-proof@v1` for entry `index` against the latest checkpoint; its `extra`
     /// carries the entry's envelope so the proof is self-contained.
     pub async fn entry_proof(&self, index: u64) -> Result<TlogProof, ReadError> {
-        let head = self.head();
+        self.entry_proof_in(index, &self.head()).await
+    }
+
+    /// A `c2sp.org/tlog-proof@v1` for entry `index` against the checkpoint of `head` (so that
+    /// several proofs can share one checkpoint).
+    pub async fn entry_proof_in(&self, index: u64, head: &Head) -> Result<TlogProof, ReadError> {
         if index >= head.size {
             return Err(ReadError::Proof(ProofError::IndexOutOfRange {
                 index,

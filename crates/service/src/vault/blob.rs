@@ -203,6 +203,13 @@ impl UploadLocks {
     }
 }
 
+/// Data chunks an upload has stored so far, and the commitment hash over them.
+struct Written {
+    chunks: u64,
+    received: i64,
+    hasher: CommitmentHasher,
+}
+
 /// Keys of an upload in progress.
 struct UploadKeys {
     content_key: SecretKey,
@@ -300,11 +307,22 @@ impl Vault {
         })
     }
 
-    /// The commitment hash over the first `chunks` stored chunks, recomputed from storage (after a
-    /// restart, when the in-memory state is gone).
-    async fn rehash(&self, id: &str, keys: &UploadKeys, chunks: i64) -> Result<CommitmentHasher> {
+    /// The commitment hash over what the upload has stored: kept in memory between appends, or
+    /// recomputed from the stored chunks (after a restart, when the in-memory state is gone).
+    async fn resume_hash(
+        &self,
+        state: &mut Progress,
+        row: &UploadRow,
+        keys: &UploadKeys,
+    ) -> Result<CommitmentHasher> {
+        if let Some((at, h)) = state.take()
+            && at == row.received
+        {
+            return Ok(h);
+        }
+        let id = &row.id;
         let mut h = CommitmentHasher::new(self.inner.alg, &keys.salt);
-        for i in 0..chunks as u64 {
+        for i in 0..row.chunks as u64 {
             let object = self.inner.blobs.get(id, i).await?;
             h.update(&open_chunk(
                 self.inner.cipher,
@@ -316,6 +334,23 @@ impl Vault {
             )?);
         }
         Ok(h)
+    }
+
+    /// Seal and store the next data chunk of an upload.
+    async fn put_data_chunk(&self, id: &str, keys: &UploadKeys, w: &mut Written, plain: &[u8]) -> Result<()> {
+        let object = seal_chunk(
+            self.inner.cipher,
+            &keys.content_key,
+            &keys.aad,
+            w.chunks,
+            false,
+            plain,
+        )?;
+        self.inner.blobs.put(id, w.chunks, object).await?;
+        w.hasher.update(plain);
+        w.received += plain.len() as i64;
+        w.chunks += 1;
+        Ok(())
     }
 
     /// Append bytes to an upload at `offset` (which must be its durable offset). Chunks are stored
@@ -336,14 +371,12 @@ impl Vault {
             )));
         }
         let keys = self.upload_keys(&row).await?;
-        let mut hasher = match state.take() {
-            Some((at, h)) if at == row.received => h,
-            _ => self.rehash(id, &keys, row.chunks).await?,
+        let mut w = Written {
+            chunks: row.chunks as u64,
+            received: row.received,
+            hasher: self.resume_hash(&mut state, &row, &keys).await?,
         };
-        let cipher = self.inner.cipher;
         let mut buf: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::with_capacity(CHUNK_SIZE));
-        let mut chunks = row.chunks as u64;
-        let mut received = row.received;
         let mut failure = None;
         loop {
             let piece = match body.next().await {
@@ -361,22 +394,19 @@ impl Vault {
                 buf.extend_from_slice(&piece[..take]);
                 piece = &piece[take..];
                 if buf.len() == CHUNK_SIZE {
-                    let object = seal_chunk(cipher, &keys.content_key, &keys.aad, chunks, false, &buf)?;
-                    self.inner.blobs.put(id, chunks, object).await?;
-                    hasher.update(&buf);
-                    received += buf.len() as i64;
-                    chunks += 1;
+                    self.put_data_chunk(id, &keys, &mut w, &buf).await?;
                     buf.clear();
                 }
             }
         }
         if !buf.is_empty() {
-            let object = seal_chunk(cipher, &keys.content_key, &keys.aad, chunks, false, &buf)?;
-            self.inner.blobs.put(id, chunks, object).await?;
-            hasher.update(&buf);
-            received += buf.len() as i64;
-            chunks += 1;
+            self.put_data_chunk(id, &keys, &mut w, &buf).await?;
         }
+        let Written {
+            chunks,
+            received,
+            hasher,
+        } = w;
         if chunks > row.chunks as u64 {
             self.inner.blobs.sync(id, row.chunks as u64, chunks).await?;
             if !rows::advance_upload(
@@ -412,10 +442,7 @@ impl Vault {
         let mut state = lock.lock().await;
         let row = self.upload_row(id).await?;
         let keys = self.upload_keys(&row).await?;
-        let hasher = match state.take() {
-            Some((at, h)) if at == row.received => h,
-            _ => self.rehash(id, &keys, row.chunks).await?,
-        };
+        let hasher = self.resume_hash(&mut state, &row, &keys).await?;
         let final_index = row.chunks as u64;
         let object = seal_chunk(
             self.inner.cipher,

@@ -109,21 +109,18 @@ impl LocalKeyring {
         let path = Self::path(data_dir);
         let created = !path.exists();
         if created {
+            let id = new_kek_id();
             let key = cipher.generate_key();
             let file = KeyringFile {
                 version: 1,
                 cipher: cipher.name().into(),
-                active: new_kek_id(),
-                keys: vec![],
-            };
-            let file = KeyringFile {
+                active: id.clone(),
                 keys: vec![KekEntry {
-                    id: file.active.clone(),
+                    id,
                     created_ms: crate::log::now_ms(),
                     retired_ms: None,
                     key: B64.encode(key.as_bytes()),
                 }],
-                ..file
             };
             save(&path, &file)?;
         }

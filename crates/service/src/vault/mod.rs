@@ -246,10 +246,14 @@ impl Vault {
         &self.inner.settings
     }
 
+    /// The keyed pseudonym of a subject, as the log's envelopes carry it.
+    fn pseudonym_of(&self, subject: &str) -> Result<Hash> {
+        Ok(self.inner.log.pseudonym(&Subject::parse(subject)?))
+    }
+
     /// Pseudonym (hex) of a subject, as the vault's tables name it.
     pub fn subject_id(&self, subject: &str) -> Result<String> {
-        let s = Subject::parse(subject)?;
-        Ok(hex::encode(self.inner.log.pseudonym(&s)))
+        Ok(hex::encode(self.pseudonym_of(subject)?))
     }
 
     pub(crate) fn class(&self, name: &str) -> Result<&retention::RetentionClass> {
@@ -294,7 +298,7 @@ impl Vault {
         if bytes.len() >= self.inner.settings.inline_max_bytes {
             return self.write_blob_from_slice(&r, media_type, &bytes).await;
         }
-        let subject = self.subject_id(r.subject)?;
+        let pseudonym = self.pseudonym_of(r.subject)?;
         let class_name = r
             .retention_class
             .unwrap_or_else(|| self.inner.settings.class_for_kind(r.kind));
@@ -304,7 +308,7 @@ impl Vault {
         loop {
             attempt += 1;
             let prepared = self
-                .seal_inline(&r, &subject, class_name, media_type, &bytes)
+                .seal_inline(&r, pseudonym, class_name, media_type, &bytes)
                 .await?;
             match self.commit(prepared).await {
                 Err(VaultError::Append(AppendError::KeyShredded)) if attempt < 3 => continue,
@@ -316,13 +320,14 @@ impl Vault {
     async fn seal_inline(
         &self,
         r: &NewRecord<'_>,
-        subject: &str,
+        pseudonym: Hash,
         class_name: &str,
         media_type: &str,
         bytes: &[u8],
     ) -> Result<SealedRecord> {
         let kind = Kind::parse(r.kind)?;
         let source = Source::parse(r.source)?;
+        let subject = &hex::encode(pseudonym);
         validate_media_type(media_type)?;
         let consultation = r.consultation.map(validate_ref).transpose()?;
         let class = self.class(class_name)?;
@@ -363,7 +368,6 @@ impl Vault {
             created_ms: received_ms as i64,
             shredded_ms: None,
         };
-        let pseudonym = parse_pseudonym(subject)?;
         Ok(SealedRecord {
             header: Header {
                 kind,
@@ -435,18 +439,18 @@ impl Vault {
         extra: Vec<Effect>,
     ) -> Result<RecordReceipt> {
         let bytes = envelope::canonical_json(content);
-        let subject = self.subject_id(SYSTEM_SUBJECT)?;
+        let pseudonym = self.pseudonym_of(SYSTEM_SUBJECT)?;
+        let class = self.inner.settings.class_for_kind(kind);
         let r = NewRecord {
             kind,
             subject: SYSTEM_SUBJECT,
             source,
             occurred_ms: None,
             content: Content::Json(content),
-            retention_class: Some(self.inner.settings.class_for_kind(kind)),
+            retention_class: Some(class),
             consultation: None,
         };
-        let class = r.retention_class.unwrap_or("vault_event");
-        let mut sealed = self.seal_inline(&r, &subject, class, JSON, &bytes).await?;
+        let mut sealed = self.seal_inline(&r, pseudonym, class, JSON, &bytes).await?;
         sealed.extra = extra;
         self.commit(sealed).await
     }
@@ -548,15 +552,20 @@ impl Vault {
         let subject_id = self.subject_id(subject)?;
         let all = rows::records_of_subject(&self.inner.db, &subject_id).await?;
         let holds = self.active_hold_scopes().await?;
-        let readable: Vec<RecordRow> = all
-            .iter()
-            .filter(|r| retention::readable(&facts(r), &holds).is_ok())
-            .cloned()
+        let all: Vec<(RecordRow, bool)> = all
+            .into_iter()
+            .map(|r| {
+                let ok = retention::readable(&facts(&r), &holds).is_ok();
+                (r, ok)
+            })
             .collect();
+        let readable: Vec<RecordRow> = all.iter().filter(|(_, ok)| *ok).map(|(r, _)| r.clone()).collect();
         self.record_access(access, "export", &readable).await?;
+        // One head for the whole export: every proof is against the checkpoint it names.
+        let head = self.inner.log.head();
         let mut records = Vec::with_capacity(all.len());
-        for row in all {
-            let proof = self.inner.log.entry_proof(row.log_idx).await?;
+        for (row, readable) in all {
+            let proof = self.inner.log.entry_proof_in(row.log_idx, &head).await?;
             let state = row.state.clone();
             let mut item = ExportedRecord {
                 id: row.id.clone(),
@@ -574,7 +583,7 @@ impl Vault {
                 content_base64: None,
                 proof: proof.to_text(),
             };
-            if retention::readable(&facts(&row), &holds).is_ok() {
+            if readable {
                 let opened = self.open_row(row).await?;
                 item.commitment_salt = Some(b64(&*opened.salt));
                 if let Some(content) = &opened.content {
@@ -590,7 +599,7 @@ impl Vault {
         Ok(SubjectExport {
             subject: subject_id,
             exported_ms: now_ms(),
-            checkpoint: self.inner.log.head().note.to_string(),
+            checkpoint: head.note.to_string(),
             records,
         })
     }

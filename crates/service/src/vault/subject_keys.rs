@@ -23,6 +23,16 @@ struct Cached {
     pending: Option<SubjectKeyRow>,
 }
 
+impl Cached {
+    fn handle(&self) -> SubjectKey {
+        SubjectKey {
+            id: self.id.clone(),
+            key: self.key.clone(),
+            new_row: self.pending.clone(),
+        }
+    }
+}
+
 /// A subject's key as the write path needs it.
 pub(crate) struct SubjectKey {
     pub id: String,
@@ -75,32 +85,20 @@ impl SubjectKeys {
 
     fn lookup(&self, subject: &str) -> Option<SubjectKey> {
         let map = self.by_subject.lock().expect("key cache lock");
-        map.get(subject).map(|c| SubjectKey {
-            id: c.id.clone(),
-            key: c.key.clone(),
-            new_row: c.pending.clone(),
-        })
+        map.get(subject).map(Cached::handle)
     }
 
     fn insert(&self, subject: &str, c: Cached) -> SubjectKey {
         let mut map = self.by_subject.lock().expect("key cache lock");
         if let Some(existing) = map.get(subject) {
             // Someone else got here first: share their key.
-            return SubjectKey {
-                id: existing.id.clone(),
-                key: existing.key.clone(),
-                new_row: existing.pending.clone(),
-            };
+            return existing.handle();
         }
         if map.len() >= self.capacity {
             // Drop stored keys (never pending ones); they are read back from storage on demand.
             map.retain(|c| c.pending.is_some());
         }
-        let out = SubjectKey {
-            id: c.id.clone(),
-            key: c.key.clone(),
-            new_row: c.pending.clone(),
-        };
+        let out = c.handle();
         map.insert(subject.to_owned(), c);
         out
     }
