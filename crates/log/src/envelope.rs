@@ -116,6 +116,11 @@ impl Source {
 
 /// Pseudonym of a subject under the log's pseudonym key: `HMAC-H(key, subject)`.
 pub fn pseudonym(alg: HashAlg, key: &[u8], subject: &Subject) -> Hash {
+    keyed_hash(alg, key, subject.as_str().as_bytes())
+}
+
+/// HMAC of `msg` under `key` with the log's hash (truncated to 32 bytes).
+pub fn keyed_hash(alg: HashAlg, key: &[u8], msg: &[u8]) -> Hash {
     fn mac<D>(key: &[u8], msg: &[u8]) -> Hash
     where
         D: hmac::digest::Digest + hmac::digest::core_api::BlockSizeUser,
@@ -128,8 +133,8 @@ pub fn pseudonym(alg: HashAlg, key: &[u8], subject: &Subject) -> Hash {
         h
     }
     match alg {
-        HashAlg::Sha256 => mac::<sha2::Sha256>(key, subject.as_str().as_bytes()),
-        HashAlg::Sm3 => mac::<sm3::Sm3>(key, subject.as_str().as_bytes()),
+        HashAlg::Sha256 => mac::<sha2::Sha256>(key, msg),
+        HashAlg::Sm3 => mac::<sm3::Sm3>(key, msg),
     }
 }
 

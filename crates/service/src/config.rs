@@ -19,6 +19,25 @@ pub struct Settings {
     pub metrics_listen: String,
     pub log: LogSettings,
     pub vault: VaultSettings,
+    pub identity: IdentitySettings,
+}
+
+/// Accounts, sessions and login protection.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    /// A session ends this many minutes after sign-in.
+    pub session_minutes: u64,
+    /// Failed password or second-factor attempts before the account is locked.
+    pub max_failed_logins: i64,
+    /// How long a locked account stays locked.
+    pub lockout_minutes: u64,
+    /// Mark cookies `Secure` (set when the server is reached over TLS, e.g. behind a proxy).
+    pub secure_cookies: bool,
+    /// Issuer shown in authenticator apps.
+    pub totp_issuer: String,
+    /// How long a doctor's verification holds before it must be renewed, in days.
+    pub verification_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -80,6 +99,14 @@ data_dir = "data"
 database_url = ""
 listen = "127.0.0.1:8080"
 metrics_listen = "127.0.0.1:9464"
+
+[identity]
+session_minutes = 720
+max_failed_logins = 5
+lockout_minutes = 15
+secure_cookies = false
+totp_issuer = "Tianping"
+verification_days = 1095
 
 [log]
 origin = "tianping.localhost/log"

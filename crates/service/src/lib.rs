@@ -3,6 +3,7 @@
 //! of HTTP.
 
 pub mod config;
+pub mod identity;
 pub mod keys;
 pub mod log;
 pub mod tokens;
@@ -22,6 +23,7 @@ pub struct Node {
     pub db: Db,
     pub log: log::Log,
     pub vault: vault::Vault,
+    pub identity: identity::Identity,
     pub keyring: std::sync::Arc<vault::LocalKeyring>,
     pub sequencer: log::SequencerHandle,
     /// Whether this start generated the log's keys.
@@ -107,10 +109,12 @@ impl Node {
             keyring.clone(),
             blobs,
         )?;
+        let identity = identity::Identity::new(db.clone(), vault.clone(), settings.identity.clone());
         Ok(Node {
             settings,
             db,
             log,
+            identity,
             vault,
             keyring,
             sequencer,

@@ -10,14 +10,22 @@ pub struct TokenRow {
     pub name: String,
     pub created_ms: i64,
     pub revoked_ms: Option<i64>,
+    /// Space-separated scopes; `*` for the unscoped tokens of the first release.
+    pub scopes: String,
+    /// The partner organisation the token acts for.
+    pub org_id: Option<String>,
 }
 
-pub async fn insert(tx: &mut Tx<'_>, id: &str, name: &str, token_hash: &[u8], now_ms: i64) -> Result<()> {
-    sqlx::query("INSERT INTO api_tokens (id, name, token_hash, created_ms) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(name)
-        .bind(token_hash.to_vec())
-        .bind(now_ms)
+pub async fn insert(tx: &mut Tx<'_>, row: &TokenRow, token_hash: &[u8]) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO api_tokens (id, name, token_hash, created_ms, scopes, org_id) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(row.id.clone())
+    .bind(row.name.clone())
+    .bind(token_hash.to_vec())
+    .bind(row.created_ms)
+    .bind(row.scopes.clone())
+    .bind(row.org_id.clone())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -35,7 +43,7 @@ pub async fn name_taken(db: &Db, name: &str) -> Result<bool> {
 /// The active (unrevoked) token with this hash, if any.
 pub async fn find_active(db: &Db, token_hash: &[u8]) -> Result<Option<TokenRow>> {
     let row = sqlx::query(
-        "SELECT id, name, created_ms, revoked_ms FROM api_tokens \
+        "SELECT id, name, created_ms, revoked_ms, scopes, org_id FROM api_tokens \
          WHERE token_hash = $1 AND revoked_ms IS NULL",
     )
     .bind(token_hash.to_vec())
@@ -50,6 +58,8 @@ fn token_row(r: sqlx::any::AnyRow) -> Result<TokenRow> {
         name: r.try_get(1)?,
         created_ms: r.try_get(2)?,
         revoked_ms: r.try_get(3)?,
+        scopes: r.try_get(4)?,
+        org_id: r.try_get(5)?,
     })
 }
 
@@ -64,10 +74,12 @@ pub async fn revoke(tx: &mut Tx<'_>, name: &str, now_ms: i64) -> Result<bool> {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<TokenRow>> {
-    sqlx::query("SELECT id, name, created_ms, revoked_ms FROM api_tokens ORDER BY created_ms, name")
-        .fetch_all(db.pool())
-        .await?
-        .into_iter()
-        .map(token_row)
-        .collect()
+    sqlx::query(
+        "SELECT id, name, created_ms, revoked_ms, scopes, org_id FROM api_tokens ORDER BY created_ms, name",
+    )
+    .fetch_all(db.pool())
+    .await?
+    .into_iter()
+    .map(token_row)
+    .collect()
 }

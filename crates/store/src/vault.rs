@@ -107,6 +107,8 @@ pub enum Effect {
     StorageOnly {
         records: Vec<String>,
     },
+    /// Identity, consent and access decisions (see [`crate::identity`]).
+    Identity(crate::identity::IdentityEffect),
 }
 
 /// What [`apply`] changed beyond the obvious: the subject keys it destroyed and the records it
@@ -281,6 +283,7 @@ async fn apply_one(tx: &mut Tx<'_>, idx: u64, e: Effect, applied: &mut Applied) 
                 }
             }
         }
+        Effect::Identity(e) => crate::identity::apply(tx, idx, e).await?,
         Effect::StorageOnly { records } => {
             for id in records {
                 sqlx::query(

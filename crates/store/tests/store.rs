@@ -163,15 +163,19 @@ async fn tokens_are_found_by_hash_until_revoked() {
     for t in TestDb::all().await {
         let db = t.connect().await;
         let mut tx = db.begin().await.unwrap();
-        tokens::insert(&mut tx, "id1", "partner", &[1; 32], 1)
-            .await
-            .unwrap();
+        let row = tokens::TokenRow {
+            id: "id1".into(),
+            name: "partner".into(),
+            created_ms: 1,
+            revoked_ms: None,
+            scopes: "events:write".into(),
+            org_id: Some("org-1".into()),
+        };
+        tokens::insert(&mut tx, &row, &[1; 32]).await.unwrap();
         tx.commit().await.unwrap();
         assert!(tokens::name_taken(&db, "partner").await.unwrap());
-        assert_eq!(
-            tokens::find_active(&db, &[1; 32]).await.unwrap().unwrap().name,
-            "partner"
-        );
+        let found = tokens::find_active(&db, &[1; 32]).await.unwrap().unwrap();
+        assert_eq!(found, row);
         assert!(tokens::find_active(&db, &[2; 32]).await.unwrap().is_none());
         let mut tx = db.begin().await.unwrap();
         assert!(tokens::revoke(&mut tx, "partner", 2).await.unwrap());

@@ -308,6 +308,18 @@ impl Log {
         !self.shared.queue.is_closed()
     }
 
+    /// A keyed hash for identifiers that must be matched but never stored in the clear (identity
+    /// numbers, phone numbers): HMAC with the pseudonym key over `tianping.keyed/v1 NUL domain NUL
+    /// data`. Subjects cannot contain NUL, so these never equal a subject's pseudonym.
+    pub fn keyed_hash(&self, domain: &str, data: &[u8]) -> Hash {
+        let mut msg = Vec::with_capacity(20 + domain.len() + data.len());
+        msg.extend_from_slice(b"tianping.keyed/v1\0");
+        msg.extend_from_slice(domain.as_bytes());
+        msg.push(0);
+        msg.extend_from_slice(data);
+        envelope::keyed_hash(self.shared.alg, &self.shared.pseudonym_key, &msg)
+    }
+
     /// The keyed pseudonym of a subject (HMAC with the log's pseudonym key).
     pub fn pseudonym(&self, subject: &Subject) -> Hash {
         envelope::pseudonym(self.shared.alg, &self.shared.pseudonym_key, subject)

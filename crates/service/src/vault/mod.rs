@@ -26,6 +26,7 @@ use tianping_vault::retention::{self, HoldScope, ReadRefusal, RecordFacts, Recor
 use tianping_vault::{Cipher, CryptoError, SecretKey, Zeroizing};
 
 use crate::config::VaultSettings;
+use crate::identity::access::Permit;
 use crate::keys::Suite;
 use crate::log::{AppendError, EntryHeader, Log, ReadError, Receipt, now_ms};
 
@@ -124,13 +125,6 @@ pub struct RecordReceipt {
     /// The commitment salt (it is also stored, encrypted, with the record).
     pub salt: [u8; SALT_LEN],
     pub envelope: Vec<u8>,
-}
-
-/// Who reads, and why. Every read is recorded as a `vault.access` entry before data is returned.
-#[derive(Debug, Clone)]
-pub struct Access<'a> {
-    pub actor: &'a str,
-    pub purpose: &'a str,
 }
 
 /// A decrypted record.
@@ -515,52 +509,100 @@ impl Vault {
         })
     }
 
-    /// Read a record, recording the access first. Inline content only; blob records return their
-    /// metadata and are streamed with [`Vault::blob_reader`].
-    pub async fn read(&self, id: &str, access: &Access<'_>) -> Result<Opened> {
+    /// Read a record under a permit of the access decision point (which recorded the access).
+    /// Inline content only; blob records return their metadata and are streamed with
+    /// [`Vault::blob_reader`].
+    /// A permit for the record's subject (an export) covers it too, within the permit's sources.
+    pub async fn read(&self, id: &str, permit: &Permit) -> Result<Opened> {
         let row = self.readable_row(id).await?;
-        self.record_access(access, "read", std::slice::from_ref(&row))
-            .await?;
+        let covered = permit.covers_record(id)
+            || (permit.covers_subject(&row.subject)
+                && match permit.sources() {
+                    None => true,
+                    Some(sources) => sources.contains(&self.source_of(row.log_idx).await?),
+                });
+        if !covered {
+            return Err(VaultError::BadRequest(
+                "the permit is for another resource".into(),
+            ));
+        }
         self.open_row(row).await
     }
 
-    /// Append a `vault.access` entry naming who read which records and why.
-    pub(crate) async fn record_access(
-        &self,
-        access: &Access<'_>,
-        action: &str,
-        records: &[RecordRow],
-    ) -> Result<()> {
-        let Some(subject) = records.first().map(|r| r.subject.clone()) else {
-            return Ok(());
-        };
-        let content = serde_json::json!({
-            "actor": access.actor,
-            "action": action,
-            "purpose": access.purpose,
-            "subject": subject,
-            "records": records.iter().map(|r| &r.id).collect::<Vec<_>>(),
-        });
-        self.event("vault.access", &source_name(access.actor), &content, vec![])
-            .await?;
-        Ok(())
+    /// The source (API token name) that submitted the record at this log index.
+    pub(crate) async fn source_of(&self, log_idx: u64) -> Result<String> {
+        let entry = tianping_store::log::entries(&self.inner.db, log_idx, log_idx + 1)
+            .await?
+            .pop()
+            .ok_or_else(|| VaultError::Integrity(format!("record at index {log_idx} has no log entry")))?;
+        let env = envelope::Envelope::decode(&entry.envelope)
+            .map_err(|e| VaultError::Integrity(format!("entry {log_idx}: {e}")))?;
+        Ok(env.source.as_str().to_owned())
+    }
+
+    /// Seal a small secret (an identity number, a TOTP seed) under a fresh key wrapped by the
+    /// active key-encryption key. `label` binds the ciphertext to its use. Format:
+    /// `u16 len ‖ kek id ‖ u16 len ‖ wrapped key ‖ sealed`.
+    pub async fn seal_secret(&self, label: &str, plain: &[u8]) -> Result<Vec<u8>> {
+        let cipher = self.inner.cipher;
+        let key = cipher.generate_key();
+        let aad = tianping_vault::aad(&[b"tianping.secret/v1", label.as_bytes()]);
+        let (kek_id, wrapped) = self.inner.provider.wrap(&aad, &key).await?;
+        let sealed = cipher.seal(&key, &aad, plain);
+        let mut out = Vec::with_capacity(4 + kek_id.len() + wrapped.len() + sealed.len());
+        for part in [kek_id.as_bytes(), &wrapped] {
+            let len = u16::try_from(part.len()).map_err(|_| VaultError::Storage("key id too long".into()))?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Open what [`Vault::seal_secret`] sealed with the same label.
+    pub async fn open_secret(&self, label: &str, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        fn take<'a>(b: &mut &'a [u8]) -> Result<&'a [u8]> {
+            let (len, rest) = b
+                .split_first_chunk::<2>()
+                .ok_or_else(|| VaultError::Integrity("sealed secret truncated".into()))?;
+            let len = usize::from(u16::from_be_bytes(*len));
+            if rest.len() < len {
+                return Err(VaultError::Integrity("sealed secret truncated".into()));
+            }
+            let (part, rest) = rest.split_at(len);
+            *b = rest;
+            Ok(part)
+        }
+        let mut rest = bytes;
+        let kek_id = std::str::from_utf8(take(&mut rest)?)
+            .map_err(|_| VaultError::Integrity("sealed secret: key id".into()))?;
+        let wrapped = take(&mut rest)?;
+        let aad = tianping_vault::aad(&[b"tianping.secret/v1", label.as_bytes()]);
+        let key = self.inner.provider.unwrap(kek_id, &aad, wrapped).await?;
+        Ok(self.inner.cipher.open(&key, &aad, rest)?)
     }
 
     /// Right of access (PIPL-45): every record of a subject, decrypted, each with an inclusion
     /// proof. Records that may not be read (storage-only, shredded) are listed without content.
-    pub async fn export_subject(&self, subject: &str, access: &Access<'_>) -> Result<SubjectExport> {
+    pub async fn export_subject(&self, subject: &str, permit: &Permit) -> Result<SubjectExport> {
         let subject_id = self.subject_id(subject)?;
+        if !permit.covers_subject(&subject_id) {
+            return Err(VaultError::BadRequest(
+                "the permit is for another resource".into(),
+            ));
+        }
         let all = rows::records_of_subject(&self.inner.db, &subject_id).await?;
         let holds = self.active_hold_scopes().await?;
-        let all: Vec<(RecordRow, bool)> = all
-            .into_iter()
-            .map(|r| {
-                let ok = retention::readable(&facts(&r), &holds).is_ok();
-                (r, ok)
-            })
-            .collect();
-        let readable: Vec<RecordRow> = all.iter().filter(|(_, ok)| *ok).map(|(r, _)| r.clone()).collect();
-        self.record_access(access, "export", &readable).await?;
+        let mut checked = Vec::with_capacity(all.len());
+        for r in all {
+            let mut ok = retention::readable(&facts(&r), &holds).is_ok();
+            // A permit limited to sources (a partner reading back what it submitted) opens only those.
+            if ok && let Some(sources) = permit.sources() {
+                ok = sources.contains(&self.source_of(r.log_idx).await?);
+            }
+            checked.push((r, ok));
+        }
+        let all = checked;
         // One head for the whole export: every proof is against the checkpoint it names.
         let head = self.inner.log.head();
         let mut records = Vec::with_capacity(all.len());

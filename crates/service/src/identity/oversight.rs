@@ -1,0 +1,218 @@
+//! Supervision of the people on the platform: an operator verifies doctors (licence, institution,
+//! specialty, years of independent practice, IDM-25) and suspends or blacklists doctors,
+//! organisations and people. Every decision is a log entry; a takedown ends the target's sessions
+//! and refuses its new activity at once; a blacklisted person cannot register again.
+
+use serde_json::json;
+use tianping_identity::role::Role;
+use tianping_store::identity::{self as rows, DoctorRow, IdentityEffect, SanctionRow};
+use tianping_store::vault::Effect;
+
+use super::access::Principal;
+use super::{Identity, IdentityError, Result, new_id};
+use crate::log::now_ms;
+
+/// A verification decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Verify,
+    Reject,
+}
+
+/// Suspension (temporary) or blacklisting (the person may not come back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    Suspend,
+    Blacklist,
+}
+
+impl Measure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measure::Suspend => "suspend",
+            Measure::Blacklist => "blacklist",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Measure> {
+        match s {
+            "suspend" => Some(Measure::Suspend),
+            "blacklist" => Some(Measure::Blacklist),
+            _ => None,
+        }
+    }
+}
+
+fn require_operator(who: &Principal) -> Result<()> {
+    if who.role == Role::Operator && !who.suspended {
+        Ok(())
+    } else {
+        Err(IdentityError::Forbidden("only an operator may do this".into()))
+    }
+}
+
+fn check_reason(reason: &str) -> Result<&str> {
+    let r = reason.trim();
+    if r.is_empty() || r.chars().count() > 500 {
+        return Err(IdentityError::BadRequest(
+            "a reason of 1 to 500 characters is required".into(),
+        ));
+    }
+    Ok(r)
+}
+
+impl Identity {
+    /// Doctors waiting for verification, oldest first.
+    pub async fn verification_queue(&self) -> Result<Vec<DoctorRow>> {
+        Ok(rows::doctors_with_status(self.db(), "pending").await?)
+    }
+
+    pub async fn doctor(&self, account: &str) -> Result<Option<DoctorRow>> {
+        Ok(rows::doctor(self.db(), account).await?)
+    }
+
+    /// An operator's decision on a doctor; verification holds for the configured period.
+    pub async fn decide_doctor(
+        &self,
+        who: &Principal,
+        doctor: &str,
+        verdict: Verdict,
+        note: &str,
+    ) -> Result<()> {
+        require_operator(who)?;
+        let d = rows::doctor(self.db(), doctor)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        if d.status != "pending" {
+            return Err(IdentityError::BadRequest(
+                "this application was already decided".into(),
+            ));
+        }
+        let note = note.trim();
+        if note.chars().count() > 500 {
+            return Err(IdentityError::BadRequest(
+                "a note is at most 500 characters".into(),
+            ));
+        }
+        if verdict == Verdict::Reject && note.is_empty() {
+            return Err(IdentityError::BadRequest("a rejection needs a reason".into()));
+        }
+        let ms = now_ms() as i64;
+        let (status, expires_ms) = match verdict {
+            Verdict::Verify => (
+                "verified",
+                Some(ms + (self.settings().verification_days * 86_400_000) as i64),
+            ),
+            Verdict::Reject => ("rejected", None),
+        };
+        let content = json!({
+            "doctor": doctor, "status": status, "licence": d.licence_no, "institution": d.institution_id,
+            "specialty": d.specialty, "practice_years": d.practice_years, "evidence": d.evidence,
+            "note": note, "by": who.id, "expires_ms": expires_ms,
+        });
+        self.record(
+            "identity.doctor_verification",
+            &who.id,
+            &content,
+            vec![Effect::Identity(IdentityEffect::DoctorDecision {
+                account_id: doctor.to_owned(),
+                status: status.to_owned(),
+                note: (!note.is_empty()).then(|| note.to_owned()),
+                by: who.id.clone(),
+                ms,
+                expires_ms,
+            })],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Suspend or blacklist an account or an organisation. For accounts, the person's identifiers
+    /// (ID hash, licence number, phone hash) are kept with the sanction so that a blacklisted
+    /// person cannot register again under a new account.
+    pub async fn sanction(
+        &self,
+        who: &Principal,
+        target_kind: &str,
+        target: &str,
+        measure: Measure,
+        reason: &str,
+    ) -> Result<SanctionRow> {
+        require_operator(who)?;
+        let reason = check_reason(reason)?;
+        let mut row = SanctionRow {
+            id: new_id(),
+            target_kind: target_kind.to_owned(),
+            target: target.to_owned(),
+            measure: measure.as_str().to_owned(),
+            reason: reason.to_owned(),
+            id_hash: None,
+            licence_no: None,
+            phone_hash: None,
+            decided_by: who.id.clone(),
+            decided_ms: now_ms() as i64,
+            lifted_ms: None,
+        };
+        match target_kind {
+            "account" => {
+                let a = self.account(target).await?;
+                if a.id == who.id {
+                    return Err(IdentityError::BadRequest(
+                        "an operator cannot sanction themselves".into(),
+                    ));
+                }
+                row.id_hash = a.id_hash;
+                row.phone_hash = a.phone_hash;
+                row.licence_no = rows::doctor(self.db(), target).await?.map(|d| d.licence_no);
+            }
+            "organisation" => {
+                rows::org(self.db(), target)
+                    .await?
+                    .ok_or(IdentityError::NotFound)?;
+            }
+            _ => {
+                return Err(IdentityError::BadRequest(
+                    "target_kind is account or organisation".into(),
+                ));
+            }
+        }
+        let content = json!({
+            "sanction": row.id, "target_kind": row.target_kind, "target": row.target,
+            "measure": row.measure, "reason": row.reason, "by": who.id,
+        });
+        self.record(
+            "identity.sanction",
+            &who.id,
+            &content,
+            vec![Effect::Identity(IdentityEffect::Sanction(row.clone()))],
+        )
+        .await?;
+        Ok(row)
+    }
+
+    /// Lift a sanction.
+    pub async fn lift_sanction(&self, who: &Principal, id: &str) -> Result<()> {
+        require_operator(who)?;
+        let active = rows::sanctions(self.db(), true).await?;
+        if !active.iter().any(|s| s.id == id) {
+            return Err(IdentityError::NotFound);
+        }
+        let content = json!({ "sanction": id, "lifted_by": who.id });
+        self.record(
+            "identity.sanction_lifted",
+            &who.id,
+            &content,
+            vec![Effect::Identity(IdentityEffect::LiftSanction {
+                id: id.to_owned(),
+                by: who.id.clone(),
+                ms: now_ms() as i64,
+            })],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn sanctions(&self, active_only: bool) -> Result<Vec<SanctionRow>> {
+        Ok(rows::sanctions(self.db(), active_only).await?)
+    }
+}
