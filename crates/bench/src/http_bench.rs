@@ -191,11 +191,12 @@ async fn server_main(
     let Node {
         log,
         vault,
+        identity,
         sequencer,
         db,
         ..
     } = node;
-    let state = AppState::new(vault, db.clone(), max_content);
+    let state = AppState::new(vault, identity, db.clone(), max_content);
     let _ = ready.send(Ok(info));
     let shutdown = async {
         let _ = stop.await;

@@ -14,8 +14,10 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use tianping_service::Node;
+use tianping_service::identity::Identity;
+use tianping_service::identity::access::Principal;
+use tianping_service::vault::Vault;
 use tianping_service::vault::blob::NewUpload;
-use tianping_service::vault::{Access, Vault};
 
 use crate::common::{ContentMaker, Latencies, Summary, XorShift, memory_mb, open_node, rate};
 use crate::log_bench::append_many;
@@ -69,7 +71,7 @@ pub async fn run(args: VaultArgs) -> anyhow::Result<ExitCode> {
         .add("cipher", vault.cipher().name());
 
     if args.blob_mib > 0 {
-        let (ingest_s, read_s, peak) = blob_phase(&vault, args.blob_mib).await?;
+        let (ingest_s, read_s, peak) = blob_phase(&vault, &node.identity, args.blob_mib).await?;
         let mib = args.blob_mib as f64;
         eprintln!(
             "recording: {mib} MiB ingested in {ingest_s:.2} s = {:.1} MiB/s, read back and checked in {read_s:.2} s = {:.1} MiB/s; peak rss {peak:.1} MiB = idle + {:.1} MiB",
@@ -122,7 +124,7 @@ pub async fn run(args: VaultArgs) -> anyhow::Result<ExitCode> {
 
 /// Stream a recording of `mib` MiB of pseudo-random bytes into the vault and read it back.
 /// Returns (ingest seconds, read seconds, peak rss MiB).
-async fn blob_phase(vault: &Vault, mib: u64) -> anyhow::Result<(f64, f64, f64)> {
+async fn blob_phase(vault: &Vault, identity: &Identity, mib: u64) -> anyhow::Result<(f64, f64, f64)> {
     let total = mib << 20;
     let started = Instant::now();
     let up = vault
@@ -162,15 +164,25 @@ async fn blob_phase(vault: &Vault, mib: u64) -> anyhow::Result<(f64, f64, f64)> 
     let (_, peak) = memory_mb()?;
 
     let started = Instant::now();
-    let opened = vault
-        .read(
+    // The reader is the partner that uploaded it: the decision point permits and records it.
+    let partner = Principal {
+        id: "token:bench".into(),
+        name: "bench".into(),
+        role: tianping_identity::role::Role::Integration,
+        orgs: vec![],
+        guardian_of: vec![],
+        verified_doctor: false,
+        suspended: false,
+        source: Some("bench".into()),
+    };
+    let permit = identity
+        .authorize_record(
+            &partner,
             &receipt.record_id,
-            &Access {
-                actor: "bench",
-                purpose: "benchmark",
-            },
+            tianping_identity::consent::Purpose::Treatment,
         )
         .await?;
+    let opened = vault.read(&receipt.record_id, &permit).await?;
     let mut read = 0u64;
     vault
         .for_each_chunk(&opened, |c| {

@@ -122,6 +122,52 @@ enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// Organisations (medical institutions, platforms, insurers, …).
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Accounts created by an operator (staff roles; people sign up themselves on the web).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organisation; prints its id as the last line.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        name: String,
+        /// medical_institution, internet_hospital, consultation_platform, insurer,
+        /// mediation_committee, legal_aid_body or regulator.
+        #[arg(long)]
+        kind: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account; the password is read from the environment variable TIANPING_PASSWORD
+    /// (never from the command line). Prints the account id as the last line. Staff roles enrol
+    /// TOTP at their first sign-in.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        /// One of the roles (patient, doctor, operator, regulator, mediator, …).
+        #[arg(long)]
+        role: String,
+        /// Organisation ids the account belongs to (repeatable).
+        #[arg(long)]
+        org: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,6 +226,13 @@ enum TokenCommand {
         common: Common,
         #[arg(long)]
         name: String,
+        /// Limit the token to these scopes (repeatable): events:write, records:read,
+        /// holds:manage, lifecycle:manage. Without any, the token has every scope.
+        #[arg(long)]
+        scope: Vec<String>,
+        /// The partner organisation the token acts for.
+        #[arg(long)]
+        org: Option<String>,
     },
     /// Revoke the token with this name.
     Revoke {
@@ -264,9 +317,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Token { command } => match command {
-            TokenCommand::Create { common, name } => {
+            TokenCommand::Create {
+                common,
+                name,
+                scope,
+                org,
+            } => {
                 let db = open_db(&common.settings()?).await?;
-                let secret = tokens::create(&db, &name).await?;
+                if let Some(o) = &org
+                    && tianping_store::identity::org(&db, o).await?.is_none()
+                {
+                    bail!("no organisation with id {o}");
+                }
+                let secret = tokens::create_scoped(&db, &name, &scope, org.as_deref()).await?;
                 println!("token {name:?} created; it is shown only once:");
                 println!("{}", secret.as_str());
             }
@@ -287,6 +350,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         },
+        Command::Org {
+            command: OrgCommand::Create { common, name, kind },
+        } => {
+            let node = Node::open(common.settings()?).await?;
+            let kind: tianping_identity::role::OrgKind = kind.parse()?;
+            let org = node.identity.create_org(&name, kind).await?;
+            println!("organisation {:?} created ({}):", org.name, org.kind);
+            println!("{}", org.id);
+        }
+        Command::Account {
+            command:
+                AccountCommand::Create {
+                    common,
+                    login,
+                    name,
+                    role,
+                    org,
+                },
+        } => {
+            use tianping_identity::ids::{DisplayName, LoginName, Password};
+            let password = zeroize::Zeroizing::new(
+                std::env::var("TIANPING_PASSWORD")
+                    .context("set TIANPING_PASSWORD to the new account's password")?,
+            );
+            let login = LoginName::parse(&login)?;
+            let node = Node::open(common.settings()?).await?;
+            let id = node
+                .identity
+                .register(tianping_service::identity::SignUp {
+                    password: Password::parse(&password, Some(&login))?,
+                    login,
+                    display_name: DisplayName::parse(&name)?,
+                    role: role.parse()?,
+                    resident_id: None,
+                    phone: None,
+                    doctor: None,
+                    orgs: org,
+                })
+                .await?;
+            println!("account created:");
+            println!("{id}");
+        }
         Command::Verify {
             policy,
             proof,
@@ -382,17 +487,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("metrics on http://{}/metrics", m.local_addr()?);
     }
     println!("listening on http://{}", listener.local_addr()?);
-    let state = AppState::new(node.vault.clone(), node.db.clone(), max_content);
+    let state = AppState::new(
+        node.vault.clone(),
+        node.identity.clone(),
+        node.db.clone(),
+        max_content,
+    );
     let Node {
         log,
         vault,
+        identity,
         sequencer,
         db,
         _writer_lock,
         ..
     } = node;
+    // Every handle on the log must go with the router, or the sequencer never learns to stop.
     drop::<Log>(log);
     drop(vault);
+    drop(identity);
     tianping_web::serve(listener, metrics, state, shutdown_signal()).await?;
     // The router and its state are gone: the sequencer drains what was queued, then stops.
     sequencer.join().await;
@@ -461,11 +574,12 @@ async fn export_subject(common: Common, subject: &str, out: &std::path::Path) ->
     }
     std::fs::create_dir_all(out)?;
     let node = Node::open(common.settings()?).await?;
-    let access = tianping_service::vault::Access {
-        actor: "tianping-cli",
-        purpose: "right_of_access",
-    };
-    let export = node.vault.export_subject(subject, &access).await?;
+    let who = node.identity.subject_request_principal(subject).await?;
+    let permit = node
+        .identity
+        .authorize_export(&who, subject, tianping_identity::consent::Purpose::Treatment)
+        .await?;
+    let export = node.vault.export_subject(subject, &permit).await?;
     for r in &export.records {
         std::fs::write(out.join(format!("{}.tlog-proof", r.id)), &r.proof)?;
         if r.commitment_salt.is_none() {
@@ -481,7 +595,7 @@ async fn export_subject(common: Common, subject: &str, out: &std::path::Path) ->
             std::fs::write(&path, B64.decode(b64)?)?;
         } else if r.blob {
             use std::io::Write;
-            let opened = node.vault.read(&r.id, &access).await?;
+            let opened = node.vault.read(&r.id, &permit).await?;
             let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
             let written = node
                 .vault

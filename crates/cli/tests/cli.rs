@@ -656,12 +656,9 @@ async fn vault_lifecycle_through_the_binary() {
     .await;
     assert_eq!(code, 201);
     let (code, rec) = status_of(
-        get(
-            &base,
-            &format!("/api/v1/vault/records/{rx_id}?purpose=litigation"),
-        )
-        .await
-        .unwrap(),
+        get(&base, &format!("/api/v1/vault/records/{rx_id}?purpose=dispute"))
+            .await
+            .unwrap(),
     )
     .await;
     assert_eq!(

@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use tianping_service::vault::{Content, NewRecord, RecordReceipt};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Client};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::{ApiError, AppState, Problem};
+use tianping_service::tokens::Scope;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -76,9 +77,10 @@ pub struct AppendResponse {
         (status = 415, body = Problem, content_type = "application/problem+json")))]
 pub async fn append(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiJson(req): ApiJson<AppendRequest>,
 ) -> Result<(StatusCode, axum::Json<AppendResponse>), ApiError> {
+    let client = caller.integration(Scope::EventsWrite)?;
     let receipt = s
         .vault
         .write(NewRecord {

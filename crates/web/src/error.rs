@@ -73,6 +73,26 @@ pub enum ApiError {
     LegalHold,
     #[error("stored data failed its integrity check; nothing of it is returned")]
     Integrity,
+    #[error("{detail}")]
+    InvalidField { code: &'static str, detail: String },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the token lacks the scope {0}")]
+    MissingScope(&'static str),
+    #[error("access denied ({0})")]
+    AccessDenied(&'static str),
+    #[error("wrong login name or password")]
+    BadCredentials,
+    #[error("wrong or reused second-factor code")]
+    BadSecondFactor,
+    #[error("too many failed attempts; try again later")]
+    Locked,
+    #[error("the account is suspended or blacklisted")]
+    Suspended,
+    #[error("this person, licence or phone number is blacklisted")]
+    Blacklisted,
+    #[error("the CSRF token is missing or wrong")]
+    Csrf,
     #[error("internal error")]
     Internal,
 }
@@ -105,6 +125,16 @@ impl ApiError {
             Conflict(_) => "conflict",
             LegalHold => "legal_hold",
             Integrity => "integrity_failure",
+            InvalidField { code, .. } => code,
+            Forbidden(_) => "forbidden",
+            MissingScope(_) => "missing_scope",
+            AccessDenied(_) => "access_denied",
+            BadCredentials => "bad_credentials",
+            BadSecondFactor => "bad_second_factor",
+            Locked => "account_locked",
+            Suspended => "account_suspended",
+            Blacklisted => "blacklisted",
+            Csrf => "csrf",
             Internal => "internal",
         }
     }
@@ -122,7 +152,13 @@ impl ApiError {
             | IndexOutOfRange { .. }
             | InvalidRange(_)
             | InvalidTilePath(_)
-            | UnknownRetentionClass(_) => StatusCode::BAD_REQUEST,
+            | UnknownRetentionClass(_)
+            | InvalidField { .. } => StatusCode::BAD_REQUEST,
+            Forbidden(_) | MissingScope(_) | AccessDenied(_) | Suspended | Blacklisted | Csrf => {
+                StatusCode::FORBIDDEN
+            }
+            BadCredentials | BadSecondFactor => StatusCode::UNAUTHORIZED,
+            Locked => StatusCode::TOO_MANY_REQUESTS,
             Shredded => StatusCode::GONE,
             StorageOnly => StatusCode::UNAVAILABLE_FOR_LEGAL_REASONS,
             Conflict(_) | LegalHold => StatusCode::CONFLICT,
@@ -222,6 +258,43 @@ impl From<ReadError> for ApiError {
             ReadError::NotFound => ApiError::NotFound("not found".into()),
             other => {
                 tracing::error!(error = %other, "read failed");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<tianping_service::identity::IdentityError> for ApiError {
+    fn from(e: tianping_service::identity::IdentityError) -> Self {
+        use tianping_service::identity::IdentityError as E;
+        match e {
+            E::Invalid(p) => ApiError::InvalidField {
+                code: p.code(),
+                detail: p.to_string(),
+            },
+            E::Consent(c) => ApiError::InvalidField {
+                code: c.code(),
+                detail: c.to_string(),
+            },
+            E::BadRequest(m) => ApiError::InvalidBody(m),
+            E::LoginTaken => ApiError::Conflict("this login name is taken".into()),
+            E::IdentityTaken => {
+                ApiError::Conflict("an account with this identity document or phone number exists".into())
+            }
+            E::LicenceTaken => {
+                ApiError::Conflict("this licence number is registered to another account".into())
+            }
+            E::Blacklisted => ApiError::Blacklisted,
+            E::BadCredentials => ApiError::BadCredentials,
+            E::Locked => ApiError::Locked,
+            E::BadSecondFactor => ApiError::BadSecondFactor,
+            E::Suspended => ApiError::Suspended,
+            E::NotFound => ApiError::NotFound("no such account, record, consent or sanction".into()),
+            E::Forbidden(m) => ApiError::Forbidden(m),
+            E::Denied(reason) => ApiError::AccessDenied(reason.as_str()),
+            E::Vault(v) => v.into(),
+            E::Storage(detail) => {
+                tracing::error!(%detail, "identity storage failure");
                 ApiError::Internal
             }
         }

@@ -4,11 +4,16 @@
 //! Handlers parse requests into domain values, call the service, and map errors through the one
 //! table in [`error`]. They never touch SQL.
 
+pub mod account;
 pub mod api;
 pub mod error;
 pub mod extract;
+pub mod identity;
 pub mod openapi;
+pub mod operator;
+pub mod privacy;
 pub mod tiles;
+pub mod ui;
 pub mod vault;
 
 use std::future::Future;
@@ -22,6 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tianping_service::identity::Identity;
 use tianping_service::log::Log;
 use tianping_service::vault::Vault;
 use tianping_store::Db;
@@ -34,16 +40,18 @@ pub use error::{ApiError, Problem};
 pub struct AppState {
     pub log: Log,
     pub vault: Vault,
+    pub identity: Identity,
     pub db: Db,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
 }
 
 impl AppState {
-    pub fn new(vault: Vault, db: Db, max_content_bytes: usize) -> Self {
+    pub fn new(vault: Vault, identity: Identity, db: Db, max_content_bytes: usize) -> Self {
         AppState {
             log: vault.log().clone(),
             vault,
+            identity,
             db,
             // Room for the JSON around the content and for escapes that canonical form drops.
             max_body: max_content_bytes * 2 + 16 * 1024,
@@ -54,10 +62,25 @@ impl AppState {
 /// The public router.
 pub fn router(state: AppState) -> Router {
     let max_body = state.max_body;
+    // The web application: pages behind the session middleware (which puts the signed-in person,
+    // the session's CSRF token and the navigation into each request).
+    let pages = ui::page_layers(
+        Router::new()
+            .merge(account::routes())
+            .merge(privacy::routes())
+            .merge(operator::routes()),
+    )
+    .merge(ui::foundation_routes())
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        account::session_layer,
+    ));
     Router::new()
         .merge(api::routes())
         .merge(vault::routes())
+        .merge(identity::routes())
         .merge(tiles::routes())
+        .merge(pages)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/openapi.json", get(openapi::serve))

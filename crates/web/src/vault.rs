@@ -14,12 +14,15 @@ use axum::routing::{delete, get, post};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tianping_service::vault::blob::{NewUpload, UploadStatus};
-use tianping_service::vault::{Access, HoldRequest, Opened, ShredScope, SubjectExport};
+use tianping_service::vault::{HoldRequest, Opened, ShredScope, SubjectExport};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{AppendResponse, receipt_response};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Client};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller};
 use crate::{ApiError, AppState, Problem};
+use tianping_identity::consent::Purpose;
+use tianping_identity::role::Role;
+use tianping_service::tokens::Scope;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -46,38 +49,42 @@ pub fn routes() -> Router<AppState> {
 /// Why data is read; recorded with the access.
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PurposeQuery {
-    /// Purpose of the access, recorded in the log (for example `treatment`, `dispute`, `copy`).
+    /// Purpose of the access, recorded in the log: `treatment` (the default), `dispute`,
+    /// `insurance_claim`, `supervision`, `research` or `quality_improvement`.
     #[serde(default)]
     pub purpose: Option<String>,
 }
 
-fn purpose(q: &PurposeQuery, default: &'static str) -> Result<String, ApiError> {
-    let p = q.purpose.clone().unwrap_or_else(|| default.to_owned());
-    if p.is_empty()
-        || p.len() > 64
-        || !p
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-    {
-        return Err(ApiError::InvalidQuery(
-            "purpose is 1 to 64 characters from a-z A-Z 0-9 _ .".into(),
-        ));
+fn purpose(q: &PurposeQuery) -> Result<Purpose, ApiError> {
+    match q.purpose.as_deref() {
+        None => Ok(Purpose::Treatment),
+        Some(p) => p.parse().map_err(|_| {
+            ApiError::InvalidQuery(
+                "purpose is one of treatment, dispute, insurance_claim, supervision, research, \
+                 quality_improvement"
+                    .into(),
+            )
+        }),
     }
-    Ok(p)
 }
 
-/// Read a record for `actor` (the access is recorded first).
-async fn open(s: &AppState, actor: &str, id: &str, q: &PurposeQuery) -> Result<Opened, ApiError> {
-    let purpose = purpose(q, "access")?;
-    Ok(s.vault
-        .read(
-            id,
-            &Access {
-                actor,
-                purpose: &purpose,
-            },
-        )
-        .await?)
+/// Read a record: the decision point decides (and records) first; the vault opens under its permit.
+async fn open(s: &AppState, caller: &Caller, id: &str, q: &PurposeQuery) -> Result<Opened, ApiError> {
+    caller.either(Scope::RecordsRead, &[])?;
+    let purpose = purpose(q)?;
+    let permit = s
+        .identity
+        .authorize_record(caller.principal(), id, purpose)
+        .await?;
+    Ok(s.vault.read(id, &permit).await?)
+}
+
+/// The name recorded as the actor of a vault operation: the token's name, or the account id.
+fn actor(caller: &Caller) -> String {
+    match caller {
+        Caller::Token(c, _) => c.name.clone(),
+        Caller::Person(_, p) => p.id.clone(),
+    }
 }
 
 /// A decrypted record.
@@ -111,11 +118,11 @@ pub struct RecordResponse {
         (status = 451, description = "storage-only (PIPL-47)", body = Problem, content_type = "application/problem+json")))]
 pub async fn read_record(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PurposeQuery>,
 ) -> Result<axum::Json<RecordResponse>, ApiError> {
-    let opened = open(&s, &client.name, &id, &q).await?;
+    let opened = open(&s, &caller, &id, &q).await?;
     let row = &opened.row;
     let (mut content, mut content_base64) = (None, None);
     if let Some(c) = &opened.content {
@@ -153,11 +160,11 @@ pub async fn read_record(
         (status = 451, body = Problem, content_type = "application/problem+json")))]
 pub async fn read_content(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<PurposeQuery>,
 ) -> Result<Response, ApiError> {
-    let opened = open(&s, &client.name, &id, &q).await?;
+    let opened = open(&s, &caller, &id, &q).await?;
     let media = HeaderValue::from_str(&opened.row.media_type).map_err(|_| ApiError::Internal)?;
     let len = opened.row.size;
     if let Some(c) = &opened.content {
@@ -227,9 +234,10 @@ fn upload_response(status: StatusCode, u: UploadStatus) -> Response {
     responses((status = 201, body = UploadResponse), (status = 400, body = Problem, content_type = "application/problem+json")))]
 pub async fn begin_upload(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiJson(req): ApiJson<BeginUploadRequest>,
 ) -> Result<Response, ApiError> {
+    let client = caller.integration(Scope::EventsWrite)?;
     let status = s
         .vault
         .begin_upload(NewUpload {
@@ -251,9 +259,10 @@ pub async fn begin_upload(
     responses((status = 200, body = UploadResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn upload_status(
     State(s): State<AppState>,
-    Client(_client): Client,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
+    caller.integration(Scope::EventsWrite)?;
     Ok(upload_response(StatusCode::OK, s.vault.upload_status(&id).await?))
 }
 
@@ -267,11 +276,12 @@ pub async fn upload_status(
         (status = 409, description = "wrong offset", body = Problem, content_type = "application/problem+json")))]
 pub async fn append_upload(
     State(s): State<AppState>,
-    Client(_client): Client,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    caller.integration(Scope::EventsWrite)?;
     let offset = headers
         .get("upload-offset")
         .and_then(|v| v.to_str().ok())
@@ -293,9 +303,10 @@ pub async fn append_upload(
         (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn complete_upload(
     State(s): State<AppState>,
-    Client(_client): Client,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, axum::Json<AppendResponse>), ApiError> {
+    caller.integration(Scope::EventsWrite)?;
     let receipt = s.vault.complete_upload(&id).await?;
     Ok((StatusCode::CREATED, axum::Json(receipt_response(receipt))))
 }
@@ -306,22 +317,17 @@ pub async fn complete_upload(
     responses((status = 200, description = "the export", body = Object)))]
 pub async fn export_subject(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiPath(subject): ApiPath<String>,
     ApiQuery(q): ApiQuery<PurposeQuery>,
 ) -> Result<axum::Json<SubjectExport>, ApiError> {
-    let purpose = purpose(&q, "right_of_access")?;
-    Ok(axum::Json(
-        s.vault
-            .export_subject(
-                &subject,
-                &Access {
-                    actor: &client.name,
-                    purpose: &purpose,
-                },
-            )
-            .await?,
-    ))
+    caller.either(Scope::RecordsRead, &[])?;
+    let purpose = purpose(&q)?;
+    let permit = s
+        .identity
+        .authorize_export(caller.principal(), &subject, purpose)
+        .await?;
+    Ok(axum::Json(s.vault.export_subject(&subject, &permit).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -343,14 +349,17 @@ pub struct ErasureResponse {
     responses((status = 200, body = ErasureResponse)))]
 pub async fn request_erasure(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiPath(subject): ApiPath<String>,
     ApiJson(req): ApiJson<ErasureRequest>,
 ) -> Result<axum::Json<ErasureResponse>, ApiError> {
-    let r = s
-        .vault
-        .request_erasure(&subject, &req.reason, &client.name)
-        .await?;
+    caller.either(
+        Scope::LifecycleManage,
+        &[Role::Patient, Role::Guardian, Role::Operator],
+    )?;
+    own_subject_or_operator(&caller, &subject)?;
+    let actor = actor(&caller);
+    let r = s.vault.request_erasure(&subject, &req.reason, &actor).await?;
     Ok(axum::Json(ErasureResponse {
         storage_only: r.storage_only,
         shredded: r.shredded,
@@ -377,9 +386,11 @@ pub struct HoldResponse {
     security(("bearer" = [])), responses((status = 201, body = HoldResponse)))]
 pub async fn place_hold(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiJson(req): ApiJson<HoldRequestBody>,
 ) -> Result<(StatusCode, axum::Json<HoldResponse>), ApiError> {
+    caller.either(Scope::HoldsManage, &[Role::Operator, Role::Regulator])?;
+    let actor = actor(&caller);
     let scope = match req.scope.as_str() {
         "subject" => HoldRequest::Subject(&req.target),
         "consultation" => HoldRequest::Consultation(&req.target),
@@ -390,7 +401,7 @@ pub async fn place_hold(
             ));
         }
     };
-    let id = s.vault.place_hold(scope, &req.reason, &client.name).await?;
+    let id = s.vault.place_hold(scope, &req.reason, &actor).await?;
     Ok((StatusCode::CREATED, axum::Json(HoldResponse { hold_id: id })))
 }
 
@@ -411,8 +422,9 @@ pub struct HoldView {
     responses((status = 200, body = Vec<HoldView>)))]
 pub async fn list_holds(
     State(s): State<AppState>,
-    Client(_client): Client,
+    caller: Caller,
 ) -> Result<axum::Json<Vec<HoldView>>, ApiError> {
+    caller.either(Scope::HoldsManage, &[Role::Operator, Role::Regulator])?;
     Ok(axum::Json(
         s.vault
             .holds()
@@ -436,10 +448,12 @@ pub async fn list_holds(
     security(("bearer" = [])), responses((status = 204), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn release_hold(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.vault.release_hold(&id, &client.name).await?;
+    caller.either(Scope::HoldsManage, &[Role::Operator, Role::Regulator])?;
+    let actor = actor(&caller);
+    s.vault.release_hold(&id, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -455,13 +469,13 @@ pub struct CloseRequest {
     responses((status = 204), (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn close_consultation(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<CloseRequest>,
 ) -> Result<StatusCode, ApiError> {
-    s.vault
-        .close_consultation(&id, req.ended_at_ms, &client.name)
-        .await?;
+    caller.integration(Scope::LifecycleManage).map(|_| ())?;
+    let actor = actor(&caller);
+    s.vault.close_consultation(&id, req.ended_at_ms, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -477,13 +491,13 @@ pub struct RetentionRunRequest {
     security(("bearer" = [])), responses((status = 200, description = "the report", body = Object)))]
 pub async fn run_retention(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiJson(req): ApiJson<RetentionRunRequest>,
 ) -> Result<axum::Json<tianping_service::vault::RetentionReport>, ApiError> {
+    caller.either(Scope::LifecycleManage, &[Role::Operator])?;
+    let actor = actor(&caller);
     let now = tianping_service::log::now_ms() as i64;
-    Ok(axum::Json(
-        s.vault.run_retention(now, req.dry_run, &client.name).await?,
-    ))
+    Ok(axum::Json(s.vault.run_retention(now, req.dry_run, &actor).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -511,9 +525,11 @@ pub struct ShredResponse {
         (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn shred(
     State(s): State<AppState>,
-    Client(client): Client,
+    caller: Caller,
     ApiJson(req): ApiJson<ShredRequest>,
 ) -> Result<axum::Json<ShredResponse>, ApiError> {
+    caller.either(Scope::LifecycleManage, &[Role::Operator])?;
+    let actor = actor(&caller);
     let scope = match (&req.record, &req.subject) {
         (Some(r), None) => ShredScope::Record(r),
         (None, Some(s)) => ShredScope::Subject(s),
@@ -525,7 +541,22 @@ pub async fn shred(
     };
     let n = s
         .vault
-        .shred(scope, &req.basis, req.override_retention, &client.name)
+        .shred(scope, &req.basis, req.override_retention, &actor)
         .await?;
     Ok(axum::Json(ShredResponse { shredded: n }))
+}
+
+/// People may ask for the erasure of their own data (or their ward's); operators for anyone's.
+fn own_subject_or_operator(caller: &Caller, subject: &str) -> Result<(), ApiError> {
+    match caller {
+        Caller::Token(..) => Ok(()),
+        Caller::Person(_, p)
+            if p.role == Role::Operator || p.id == subject || p.guardian_of.iter().any(|w| w == subject) =>
+        {
+            Ok(())
+        }
+        Caller::Person(..) => Err(ApiError::Forbidden(
+            "only the person, their guardian or an operator".into(),
+        )),
+    }
 }

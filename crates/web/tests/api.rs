@@ -18,12 +18,16 @@ use tokio::sync::oneshot;
 
 const MAX_CONTENT: usize = 4096;
 
+#[path = "api/identity.rs"]
+mod identity;
+
 struct Server {
     base: String,
     token: String,
     http: reqwest::Client,
     node_log: tianping_service::log::Log,
     vault: tianping_service::vault::Vault,
+    identity: tianping_service::identity::Identity,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -41,7 +45,12 @@ impl Server {
         let token = tokens::create(&node.db, "partner-a").await.unwrap().to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(node.vault.clone(), node.db.clone(), MAX_CONTENT);
+        let state = AppState::new(
+            node.vault.clone(),
+            node.identity.clone(),
+            node.db.clone(),
+            MAX_CONTENT,
+        );
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             tianping_web::serve(listener, None, state, async {
@@ -56,6 +65,7 @@ impl Server {
             http: reqwest::Client::new(),
             node_log: node.log,
             vault: node.vault,
+            identity: node.identity,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,
