@@ -149,6 +149,12 @@ pub enum IdentityEffect {
     },
     Notice(NoticeRow),
     Grant(ConsentRow),
+    /// An operator recorded that `guardian` is the guardian of `ward`.
+    Guardianship {
+        guardian: String,
+        ward: String,
+        ms: i64,
+    },
     Withdraw {
         id: String,
         by: String,
@@ -264,6 +270,9 @@ pub(crate) async fn apply(tx: &mut Tx<'_>, idx: u64, e: IdentityEffect) -> Resul
             .bind(idx)
             .execute(&mut **tx)
             .await?;
+        }
+        IdentityEffect::Guardianship { guardian, ward, ms } => {
+            add_guardianship(tx, &guardian, &ward, ms).await?;
         }
         IdentityEffect::Withdraw { id, by, ms } => {
             sqlx::query(

@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/identity/consents/{id}/withdraw", post(withdraw))
         .route("/api/v1/identity/consents/{id}/fhir", get(consent_fhir))
         .route("/api/v1/identity/organisations", get(list_orgs).post(create_org))
+        .route("/api/v1/identity/guardianships", post(link_guardian))
         .route("/api/v1/identity/verifications", get(verification_queue))
         .route(
             "/api/v1/identity/verifications/{account}/decision",
@@ -554,5 +555,38 @@ pub async fn lift_sanction(
 ) -> Result<StatusCode, ApiError> {
     caller.person(OPERATOR)?;
     s.identity.lift_sanction(caller.principal(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianshipRequest {
+    /// The guardian's login name.
+    pub guardian: String,
+    /// The ward's login name.
+    pub ward: String,
+}
+
+/// Record a guardianship (operators, after checking the documents; PIPL-31); a log entry.
+#[utoipa::path(post, path = "/api/v1/identity/guardianships", tag = "identity", request_body = GuardianshipRequest,
+    responses((status = 204, description = "linked"), (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json")))]
+pub async fn link_guardian(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<GuardianshipRequest>,
+) -> Result<StatusCode, ApiError> {
+    caller.person(OPERATOR)?;
+    let id_of = async |login: &str| -> Result<String, ApiError> {
+        s.identity
+            .account_by_login(&login.trim().to_ascii_lowercase())
+            .await?
+            .map(|a| a.id)
+            .ok_or_else(|| ApiError::NotFound("no account with this login name".into()))
+    };
+    let (guardian, ward) = (id_of(&req.guardian).await?, id_of(&req.ward).await?);
+    s.identity
+        .add_guardianship(&caller.principal().id, &guardian, &ward)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

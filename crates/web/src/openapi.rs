@@ -37,6 +37,7 @@ use utoipa::{Modify, OpenApi};
         crate::identity::consent_fhir,
         crate::identity::list_orgs,
         crate::identity::create_org,
+        crate::identity::link_guardian,
         crate::identity::verification_queue,
         crate::identity::decide_doctor,
         crate::identity::list_sanctions,

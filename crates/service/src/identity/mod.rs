@@ -370,18 +370,31 @@ impl Identity {
         Ok(Some(ResidentId::parse(s)?))
     }
 
-    /// Link a guardian to a ward (both accounts must exist; the guardian's role must be guardian).
-    pub async fn add_guardianship(&self, guardian: &str, ward: &str) -> Result<()> {
+    /// Record that `guardian` is the guardian of `ward` (an operator's decision, checked against
+    /// documents outside the platform; PIPL-31). It is a log entry: guardians may see and consent
+    /// for their wards.
+    pub async fn add_guardianship(&self, by: &str, guardian: &str, ward: &str) -> Result<()> {
         let g = self.account(guardian).await?;
-        self.account(ward).await?;
-        if g.role != Role::Guardian.as_str() {
+        let w = self.account(ward).await?;
+        if g.role != Role::Guardian.as_str() || g.id == w.id {
             return Err(IdentityError::BadRequest(
-                "only a guardian account can be linked to a ward".into(),
+                "only a guardian account can be linked, to another account".into(),
             ));
         }
-        let mut tx = self.inner.db.begin().await?;
-        rows::add_guardianship(&mut tx, guardian, ward, now_ms() as i64).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        let content = serde_json::json!({ "guardian": g.id, "ward": w.id, "by": by });
+        self.record(
+            "identity.guardianship",
+            by,
+            &content,
+            vec![Effect::Identity(
+                tianping_store::identity::IdentityEffect::Guardianship {
+                    guardian: g.id,
+                    ward: w.id,
+                    ms: now_ms() as i64,
+                },
+            )],
+        )
+        .await?;
         Ok(())
     }
 

@@ -415,6 +415,99 @@ async fn consent_decides_access_and_the_patient_sees_every_decision() {
 }
 
 #[tokio::test]
+async fn a_child_under_14_needs_the_guardian_who_consents_for_them() {
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, "intl").await;
+    let hospital = server
+        .identity
+        .create_org("儿童医院", OrgKind::MedicalInstitution)
+        .await
+        .unwrap();
+    staff(&server, Role::Operator, "ops.g", vec![]).await;
+    let mut ops = staff_browser(&server, "ops.g").await;
+    // A child born in 2016 (the sign-up is done by the family), and the mother as guardian.
+    let mut child = Browser::new(&server);
+    let child_id = {
+        let first17 = "11010120160505123";
+        let check = tianping_identity::ids::ResidentId::check_character(first17).unwrap();
+        format!("{first17}{check}")
+    };
+    let (status, location, body) = child
+        .submit(
+            "/signup",
+            "/signup",
+            &[
+                ("role", "patient"),
+                ("login", "xiao.ming"),
+                ("display_name", "小明"),
+                ("password", PASSWORD),
+                ("resident_id", &child_id),
+            ],
+        )
+        .await;
+    assert_eq!((status, location.as_str()), (303, "/privacy"), "{body}");
+    let mut mother = Browser::new(&server);
+    mother.sign_up("guardian", "ma.li", 7, None).await;
+    let grant = json!({"notice": "care", "category": "contact", "recipient": hospital.id});
+    // The child cannot consent alone (PIPL-31).
+    let (status, body) = child
+        .api(Method::POST, "/api/v1/identity/consents", Some(grant.clone()))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("consent_guardian_required")),
+        "{body}"
+    );
+    // Not yet linked: the mother cannot consent for the child either.
+    let (_, me) = child.api(Method::GET, "/api/v1/identity/me", None).await;
+    let mut for_child = grant.clone();
+    for_child["subject"] = me["id"].clone();
+    let (status, _) = mother
+        .api(Method::POST, "/api/v1/identity/consents", Some(for_child.clone()))
+        .await;
+    assert_eq!(status, 403);
+    // Only an operator links a guardian; then the mother consents for her child.
+    let link = json!({"guardian": "ma.li", "ward": "xiao.ming"});
+    let (status, _) = mother
+        .api(Method::POST, "/api/v1/identity/guardianships", Some(link.clone()))
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = ops
+        .api(Method::POST, "/api/v1/identity/guardianships", Some(link))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, consent) = mother
+        .api(Method::POST, "/api/v1/identity/consents", Some(for_child))
+        .await;
+    assert_eq!(status, 201, "{consent}");
+    assert_eq!(consent["by_guardian"], true);
+    // The mother sees the child's consents beside her own, and the guardian's FHIR Consent names her.
+    let (_, list) = mother
+        .api(Method::GET, "/api/v1/identity/me/consents", None)
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, fhir) = mother
+        .api(
+            Method::GET,
+            &format!(
+                "/api/v1/identity/consents/{}/fhir",
+                consent["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        fhir["grantor"][0]["reference"]
+            .as_str()
+            .unwrap()
+            .starts_with("RelatedPerson/"),
+        "{fhir}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn brute_force_locks_the_account_and_unknown_logins_look_the_same() {
     let db = TestDb::sqlite();
     let server = Server::start(&db, "intl").await;
@@ -699,6 +792,12 @@ async fn authorisation_matrix_covers_every_route_and_role() {
         (
             "POST",
             "/api/v1/identity/organisations",
+            PeopleOnly,
+            &[Role::Operator],
+        ),
+        (
+            "POST",
+            "/api/v1/identity/guardianships",
             PeopleOnly,
             &[Role::Operator],
         ),
