@@ -146,12 +146,12 @@ describe('identity, consent and the access log', () => {
 
     // The patient grants consent for consultation records to the hospital (a sensitive category:
     // the separate box is required).
-    await patient.getByLabel('告知书').selectOption('care');
+    await patient.getByLabel('告知书').selectOption('care:1');
     await patient.getByLabel('信息类别').selectOption('consultation_record');
     await patient.getByLabel('接收机构').selectOption(hospitalId);
     await patient.getByRole('button', { name: '同意', exact: true }).click();
     assert.match(await patient.locator('#form-error').textContent(), /须单独同意/);
-    await patient.getByLabel('告知书').selectOption('care');
+    await patient.getByLabel('告知书').selectOption('care:1');
     await patient.getByLabel('信息类别').selectOption('consultation_record');
     await patient.getByLabel('接收机构').selectOption(hospitalId);
     await patient.getByLabel(/我单独同意/).check();

@@ -95,6 +95,15 @@ fn with_session_cookie(mut resp: Response, cookie: &str, max_age: Option<i64>, s
     resp
 }
 
+/// The status of a page that shows a form: 422 when it carries an error, else 200.
+pub fn form_status(form_error: &str) -> StatusCode {
+    if form_error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
 /// Field errors of a form, already translated.
 #[derive(Default, Debug)]
 pub struct Errors(BTreeMap<&'static str, String>);

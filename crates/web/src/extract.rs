@@ -189,7 +189,10 @@ pub fn gate_for(method: &axum::http::Method, route: &str) -> Option<Gate> {
         | ("GET", "/api/v1/identity/consents/{id}/fhir")
         | ("POST", "/api/v1/identity/consents/{id}/withdraw") => People(ANYONE),
         ("POST", "/api/v1/identity/consents") => People(CONSENTERS),
-        ("POST", "/api/v1/identity/organisations" | "/api/v1/identity/guardianships")
+        (
+            "POST",
+            "/api/v1/identity/organisations" | "/api/v1/identity/guardianships" | "/api/v1/identity/notices",
+        )
         | ("GET", "/api/v1/identity/verifications" | "/api/v1/identity/sanctions")
         | ("POST", "/api/v1/identity/verifications/{account}/decision")
         | ("POST", "/api/v1/identity/sanctions" | "/api/v1/identity/sanctions/{id}/lift") => People(OPERATOR),

@@ -25,7 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/identity/me/access-log", get(access_log))
         .route("/api/v1/identity/me/access-log/fhir", get(access_log_fhir))
         .route("/api/v1/identity/me/consents", get(my_consents))
-        .route("/api/v1/identity/notices", get(notices))
+        .route("/api/v1/identity/notices", get(notices).post(publish_notice))
         .route("/api/v1/identity/consents", post(grant))
         .route("/api/v1/identity/consents/{id}/withdraw", post(withdraw))
         .route("/api/v1/identity/consents/{id}/fhir", get(consent_fhir))
@@ -250,6 +250,9 @@ pub struct GrantRequest {
     #[serde(default)]
     pub subject: Option<String>,
     pub notice: String,
+    /// The version of the notice the person was shown; refused if the notice changed since.
+    #[serde(default)]
+    pub notice_version: Option<u32>,
     pub category: String,
     /// The organisation that may access the data.
     pub recipient: String,
@@ -283,6 +286,7 @@ pub async fn grant(
             p,
             &subject,
             &req.notice,
+            req.notice_version,
             category,
             &req.recipient,
             req.separate_acknowledgement,
@@ -589,4 +593,73 @@ pub async fn link_guardian(
         .add_guardianship(&caller.principal().id, &guardian, &ward)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNotice {
+    /// The notice's id; publishing under an existing id makes its next version.
+    pub id: String,
+    pub purpose: String,
+    pub categories: Vec<String>,
+    pub text_zh: String,
+    pub text_en: String,
+}
+
+/// Publish a notice (operators): its next version, whose exact text is committed to the log.
+#[utoipa::path(post, path = "/api/v1/identity/notices", tag = "identity", request_body = NewNotice,
+    responses((status = 201, body = NoticeView), (status = 403, body = Problem, content_type = "application/problem+json")))]
+pub async fn publish_notice(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<NewNotice>,
+) -> Result<(StatusCode, axum::Json<NoticeView>), ApiError> {
+    caller.person(OPERATOR)?;
+    let field = |e: tianping_identity::ids::ParseError| ApiError::InvalidField {
+        code: e.code(),
+        detail: e.to_string(),
+    };
+    let id = req.id.trim();
+    if id.is_empty()
+        || id.len() > 40
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(ApiError::InvalidBody(
+            "a notice id is 1 to 40 characters of a-z 0-9 -".into(),
+        ));
+    }
+    let current = s
+        .identity
+        .notices()
+        .await?
+        .into_iter()
+        .find(|n| n.id == id)
+        .map_or(0, |n| n.version);
+    let notice = tianping_identity::consent::Notice {
+        id: id.to_owned(),
+        version: current + 1,
+        purpose: req.purpose.parse().map_err(field)?,
+        categories: req
+            .categories
+            .iter()
+            .map(|c| c.parse())
+            .collect::<Result<_, _>>()
+            .map_err(field)?,
+        text_zh: req.text_zh,
+        text_en: req.text_en,
+    };
+    s.identity.publish_notice(&notice, &caller.principal().id).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(NoticeView {
+            categories: notice.categories.iter().map(|c| c.as_str().to_owned()).collect(),
+            id: notice.id,
+            version: notice.version,
+            purpose: notice.purpose.as_str().to_owned(),
+            text_zh: notice.text_zh,
+            text_en: notice.text_en,
+        }),
+    ))
 }

@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         crate::identity::access_log_fhir,
         crate::identity::my_consents,
         crate::identity::notices,
+        crate::identity::publish_notice,
         crate::identity::grant,
         crate::identity::withdraw,
         crate::identity::consent_fhir,

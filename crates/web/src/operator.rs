@@ -15,7 +15,7 @@ use tianping_service::identity::access::Principal;
 use tianping_service::identity::oversight::{Measure, Verdict};
 
 use crate::AppState;
-use crate::account::{CsrfOnly, Posted, Signed, has_csrf, see_other};
+use crate::account::{CsrfOnly, Posted, Signed, form_status, has_csrf, see_other};
 use crate::ui::pages::{ErrorKey, error_page};
 use crate::ui::{PageCtx, SelectOption, paths, render_status, t};
 
@@ -89,13 +89,8 @@ async fn queue_view(s: &AppState, ctx: PageCtx, form_error: String) -> Response 
             submitted: format_instant(u64::try_from(d.submitted_ms).unwrap_or(0)),
         });
     }
-    let status = if form_error.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     render_status(
-        status,
+        form_status(&form_error),
         &QueuePage {
             ctx,
             lines,
@@ -241,13 +236,8 @@ async fn blacklist_view(s: &AppState, ctx: PageCtx, form_error: String) -> Respo
             selected: true,
         },
     ];
-    let status = if form_error.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     render_status(
-        status,
+        form_status(&form_error),
         &BlacklistPage {
             ctx,
             lines,

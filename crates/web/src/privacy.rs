@@ -17,7 +17,7 @@ use tianping_service::identity::IdentityError;
 use tianping_service::identity::access::Principal;
 
 use crate::AppState;
-use crate::account::{CsrfOnly, Posted, Signed, has_csrf, see_other};
+use crate::account::{CsrfOnly, Posted, Signed, form_status, has_csrf, see_other};
 use crate::ui::pages::{ErrorKey, error_page};
 use crate::ui::{PageCtx, SelectOption, paths, render, render_status, t};
 
@@ -155,7 +155,7 @@ async fn privacy_view(s: &AppState, ctx: PageCtx, who: &Principal, form_error: S
     let notice_opts = notices
         .iter()
         .map(|n| SelectOption {
-            value: n.id.clone(),
+            value: format!("{}:{}", n.id, n.version),
             label: format!("{} · {}", n.id, t(ctx.locale, n.purpose.message_key())),
             selected: false,
         })
@@ -195,13 +195,8 @@ async fn privacy_view(s: &AppState, ctx: PageCtx, who: &Principal, form_error: S
             selected: false,
         });
     }
-    let status = if form_error.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
     render_status(
-        status,
+        form_status(&form_error),
         &PrivacyPage {
             ctx,
             accesses,
@@ -293,6 +288,11 @@ async fn grant(
         let msg = ctx.t("privacy-category-invalid");
         return privacy_view(&s, ctx, &who, msg).await;
     };
+    // The option names the version shown: `id:version`.
+    let (notice, seen) = match f.notice.split_once(':') {
+        Some((id, v)) => (id.to_owned(), v.parse::<u32>().ok()),
+        None => (f.notice.clone(), None),
+    };
     let subject = if f.subject.is_empty() {
         who.id.clone()
     } else {
@@ -303,7 +303,8 @@ async fn grant(
         .grant(
             &who,
             &subject,
-            &f.notice,
+            &notice,
+            seen,
             category,
             &f.recipient,
             f.separate.is_some(),

@@ -169,13 +169,17 @@ impl Identity {
         }
     }
 
-    /// Grant a consent on the current version of a notice. Sensitive categories need the separate
-    /// acknowledgement (PIPL-29); under-14s need their guardian (PIPL-31).
+    /// Grant a consent on the current version of a notice. `seen_version` is the version the
+    /// person was shown: if the notice changed since, the grant is refused (PIPL-14, -17: consent
+    /// to the text actually read). Sensitive categories need the separate acknowledgement
+    /// (PIPL-29); under-14s need their guardian (PIPL-31).
+    #[allow(clippy::too_many_arguments)]
     pub async fn grant(
         &self,
         who: &Principal,
         subject: &str,
         notice_id: &str,
+        seen_version: Option<u32>,
         category: DataCategory,
         recipient: &str,
         separate_acknowledgement: bool,
@@ -189,7 +193,15 @@ impl Identity {
             .into_iter()
             .find(|r| r.id == notice_id)
             .ok_or(IdentityError::NotFound)?;
-        let notice = notice_of(&current)?;
+        let current_version = notice_of(&current)?.version;
+        let notice = match seen_version {
+            Some(v) if v != current_version => notice_of(
+                &rows::notice(self.db(), notice_id, i64::from(v))
+                    .await?
+                    .ok_or(IdentityError::NotFound)?,
+            )?,
+            _ => notice_of(&current)?,
+        };
         if rows::org(self.db(), recipient).await?.is_none() {
             return Err(IdentityError::BadRequest(
                 "the recipient organisation does not exist".into(),
@@ -207,7 +219,7 @@ impl Identity {
             subject_age: age,
             by_guardian,
             notice: &notice,
-            current_notice_version: notice.version,
+            current_notice_version: current_version,
             category,
             separate_acknowledgement,
         })?;

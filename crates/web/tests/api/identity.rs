@@ -508,6 +508,68 @@ async fn a_child_under_14_needs_the_guardian_who_consents_for_them() {
 }
 
 #[tokio::test]
+async fn a_changed_notice_must_be_read_again_before_consenting() {
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, "intl").await;
+    let hospital = server
+        .identity
+        .create_org("新华医院", OrgKind::MedicalInstitution)
+        .await
+        .unwrap();
+    staff(&server, Role::Operator, "ops.n", vec![]).await;
+    let mut ops = staff_browser(&server, "ops.n").await;
+    let mut patient = Browser::new(&server);
+    patient.sign_up("patient", "he.ping", 8, None).await;
+    let (_, notices) = patient.api(Method::GET, "/api/v1/identity/notices", None).await;
+    let care = notices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["id"] == "care")
+        .unwrap()
+        .clone();
+    assert_eq!(care["version"], 1);
+    // The operator publishes version 2 of the care notice; its text is an entry of the log.
+    let size = server.node_log.head().size;
+    let v2 = json!({"id": "care", "purpose": "treatment", "categories": ["contact", "consultation_record"],
+        "text_zh": "第二版告知书：新增录音录像的保存期限说明。", "text_en": "Notice, second version: adds how long recordings are kept."});
+    let (status, body) = ops.api(Method::POST, "/api/v1/identity/notices", Some(v2)).await;
+    assert_eq!((status, body["version"].as_u64()), (201, Some(2)), "{body}");
+    assert_eq!(server.node_log.head().size, size + 1);
+    // Consent to what was read: version 1 is stale now; version 2 is accepted.
+    let mut grant =
+        json!({"notice": "care", "notice_version": 1, "category": "contact", "recipient": hospital.id});
+    let (status, body) = patient
+        .api(Method::POST, "/api/v1/identity/consents", Some(grant.clone()))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("consent_stale_notice")),
+        "{body}"
+    );
+    grant["notice_version"] = json!(2);
+    let (status, body) = patient
+        .api(Method::POST, "/api/v1/identity/consents", Some(grant))
+        .await;
+    assert_eq!(
+        (status, body["notice_version"].as_i64()),
+        (201, Some(2)),
+        "{body}"
+    );
+    // People may not publish notices.
+    let (status, _) = patient
+        .api(
+            Method::POST,
+            "/api/v1/identity/notices",
+            Some(json!({"id": "x", "purpose": "treatment",
+            "categories": ["contact"], "text_zh": "x", "text_en": "x"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn brute_force_locks_the_account_and_unknown_logins_look_the_same() {
     let db = TestDb::sqlite();
     let server = Server::start(&db, "intl").await;
@@ -780,6 +842,7 @@ async fn authorisation_matrix_covers_every_route_and_role() {
         ("GET", "/api/v1/identity/me/access-log/fhir", People, &[]),
         ("GET", "/api/v1/identity/me/consents", People, &[]),
         ("GET", "/api/v1/identity/notices", Public, &[]),
+        ("POST", "/api/v1/identity/notices", PeopleOnly, &[Role::Operator]),
         (
             "POST",
             "/api/v1/identity/consents",
