@@ -145,6 +145,57 @@ fn bad_csrf(ctx: PageCtx) -> Response {
     )
 }
 
+/// A fixed-window counter of sign-in attempts per client address, in memory (each replica counts
+/// its own; the per-account lockout in the database is shared). Bounded: when it tracks too many
+/// addresses it starts a new window for all.
+#[derive(Clone)]
+pub struct Throttle {
+    per_minute: u32,
+    seen: std::sync::Arc<
+        std::sync::Mutex<(
+            std::time::Instant,
+            std::collections::HashMap<std::net::IpAddr, u32>,
+        )>,
+    >,
+}
+
+impl Throttle {
+    const MAX_TRACKED: usize = 100_000;
+
+    pub fn new(per_minute: u32) -> Throttle {
+        Throttle {
+            per_minute,
+            seen: std::sync::Arc::new(std::sync::Mutex::new((
+                std::time::Instant::now(),
+                Default::default(),
+            ))),
+        }
+    }
+
+    /// Count an attempt from `ip`; false when it is over the limit for the current minute.
+    pub fn allow(&self, ip: Option<std::net::IpAddr>) -> bool {
+        let Some(ip) = ip else { return true };
+        let mut guard = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (start, counts) = &mut *guard;
+        if start.elapsed() >= std::time::Duration::from_secs(60) || counts.len() >= Self::MAX_TRACKED {
+            *start = std::time::Instant::now();
+            counts.clear();
+        }
+        let n = counts.entry(ip).or_insert(0);
+        *n = n.saturating_add(1);
+        *n <= self.per_minute
+    }
+}
+
+/// The client's address, when the server was started with connection info.
+fn client_ip(ext: &Extensions) -> Option<std::net::IpAddr> {
+    ext.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 /// A form whose fields include the CSRF token.
 pub trait HasCsrf {
     fn csrf(&self) -> &str;
@@ -475,6 +526,16 @@ async fn login(
     headers: HeaderMap,
     Posted(f): Posted<LoginForm>,
 ) -> Response {
+    if !s.login_throttle.allow(client_ip(&ext)) {
+        return render_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &LoginPage {
+                form_error: ctx.t("login-throttled"),
+                ctx,
+                login: f.login,
+            },
+        );
+    }
     let (status, key) = match s.identity.login(&f.login, &f.password).await {
         Ok(LoginStep::Done(id)) => {
             let role = s.identity.account(&id).await.map(|a| a.role).unwrap_or_default();
@@ -601,6 +662,10 @@ async fn second_factor(
     let Some(Pending(info)) = ext.get::<Pending>().cloned() else {
         return see_other(paths::LOGIN);
     };
+    if !s.login_throttle.allow(client_ip(&ext)) {
+        let form_error = ctx.t("login-throttled");
+        return render_status(StatusCode::TOO_MANY_REQUESTS, &TotpPage { ctx, form_error });
+    }
     let retry = async |ctx: PageCtx, status: StatusCode, key: &str| -> Response {
         let form_error = t(ctx.locale, key);
         if enrolling {

@@ -44,6 +44,8 @@ pub struct AppState {
     pub db: Db,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
+    /// Sign-in attempts per client address (password and second factor).
+    pub login_throttle: account::Throttle,
 }
 
 impl AppState {
@@ -55,9 +57,14 @@ impl AppState {
             db,
             // Room for the JSON around the content and for escapes that canonical form drops.
             max_body: max_content_bytes * 2 + 16 * 1024,
+            login_throttle: account::Throttle::new(LOGIN_ATTEMPTS_PER_MINUTE),
         }
     }
 }
+
+/// Sign-in attempts (password or second factor) one client address may make per minute, whatever
+/// accounts they name; the per-account lockout (`identity.max_failed_logins`) is the other half.
+pub const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 30;
 
 /// The public router.
 pub fn router(state: AppState) -> Router {
@@ -184,9 +191,8 @@ pub async fn serve(
             let _ = axum::serve(l, metrics_router()).await;
         })
     });
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     if let Some(t) = metrics_task {
         t.abort();
     }

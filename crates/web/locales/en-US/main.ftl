@@ -102,6 +102,7 @@ login-submit = Sign in
 login-no-account = No account yet? Sign up
 login-bad-credentials = Wrong login name or password
 login-locked = Too many failed attempts; the account is locked for a while
+login-throttled = Too many sign-in attempts from your address; try again in a minute
 login-suspended = The account is suspended or blacklisted
 totp-enrol-title = Set up two-step verification
 totp-enrol-lead = Staff accounts must use one-time codes. Add the key below to your authenticator app, then enter the 6-digit code it shows.

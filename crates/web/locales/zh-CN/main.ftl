@@ -101,6 +101,7 @@ login-submit = 登录
 login-no-account = 还没有账号？注册
 login-bad-credentials = 登录名或密码错误
 login-locked = 失败次数过多，账号已暂时锁定，请稍后再试
+login-throttled = 来自您网络地址的登录尝试过多，请一分钟后再试
 login-suspended = 账号已被暂停或列入黑名单
 totp-enrol-title = 设置双重验证
 totp-enrol-lead = 工作人员账号必须使用动态口令。请在身份验证器应用中添加下面的密钥，然后输入应用显示的6位口令。

@@ -586,6 +586,15 @@ async fn brute_force_locks_the_account_and_unknown_logins_look_the_same() {
     assert!(attacker.session().is_none());
     let (status, _, _) = attacker.log_in("nobody.here", "wrong password!").await;
     assert_eq!(status, 401);
+    // Spraying many accounts from one address is throttled too: the limit counts attempts per
+    // address, whatever logins they name (7 so far from this address).
+    for i in 7..tianping_web::LOGIN_ATTEMPTS_PER_MINUTE {
+        let (status, _, _) = attacker.log_in(&format!("user{i}"), "wrong password!").await;
+        assert_eq!(status, 401);
+    }
+    let (status, _, html) = attacker.log_in("zhao.lei.other", "wrong password!").await;
+    assert_eq!(status, 429, "{html}");
+    assert!(html.contains("登录尝试过多"), "{html}");
     server.stop().await;
 }
 
