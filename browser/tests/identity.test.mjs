@@ -86,7 +86,15 @@ describe('identity, consent and the access log', () => {
       doctor: { licence: '110000000000001' },
     });
     const doctorSecret = await enrol(doctor);
-    assert.match(doctor.url(), /\/privacy$/);
+    assert.match(doctor.url(), /\/doctor\/evidence$/);
+    // The doctor uploads a scan of the practising certificate for the operator to check.
+    await doctor.getByLabel('证明材料文件').setInputFiles({
+      name: 'licence.png',
+      mimeType: 'image/png',
+      buffer: Buffer.from('89504e470d0a1a0a6c6963656e6365', 'hex'),
+    });
+    await doctor.getByRole('button', { name: '上传' }).click();
+    assert.equal(await doctor.locator('#evidence li').count(), 1);
 
     // A form error is shown next to its field, translated, and the form keeps what was typed.
     const visitor = await (await browser.newContext({ locale: 'zh-CN' })).newPage();
@@ -109,6 +117,7 @@ describe('identity, consent and the access log', () => {
     // The operator verifies the doctor from the queue.
     const card = ops.locator('#queue li.card', { hasText: '110000000000001' });
     assert.equal(await card.count(), 1);
+    assert.equal(await card.locator('.evidence-links a').count(), 1);
     await card.getByRole('button', { name: '核验通过' }).click();
     assert.equal(await ops.locator('#queue-empty').count(), 1);
 
@@ -122,7 +131,8 @@ describe('identity, consent and the access log', () => {
     // The enrolment used this 30-second step; a code for the next step is within the allowed skew.
     await doctor.getByLabel(/动态口令或恢复码/).fill(totp(doctorSecret, Date.now() + 30_000));
     await doctor.getByRole('button', { name: '验证' }).click();
-    assert.match(doctor.url(), /\/privacy$/);
+    assert.match(doctor.url(), /\/doctor\/evidence$/);
+    assert.match(await doctor.locator('#application-status').textContent(), /已核验通过/);
 
     // A patient signs up; a partner platform files a consultation message about them.
     const patientCtx = await browser.newContext({ locale: 'zh-CN' });

@@ -384,6 +384,7 @@ mod tests {
             subject: "p-1".into(),
             category: DataCategory::ConsultationRecord,
             source: None,
+            under_verification: false,
         };
         let req = AccessRequest {
             actor: &actor,

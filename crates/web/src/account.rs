@@ -131,12 +131,14 @@ pub fn parse_message(ctx: &PageCtx, e: &ParseError) -> String {
 fn home_of(role: &str) -> &'static str {
     if role == Role::Operator.as_str() {
         paths::VERIFICATION_QUEUE
+    } else if role == Role::Doctor.as_str() {
+        crate::operator::DOCTOR_EVIDENCE
     } else {
         paths::PRIVACY
     }
 }
 
-fn bad_csrf(ctx: PageCtx) -> Response {
+pub(crate) fn bad_csrf(ctx: PageCtx) -> Response {
     crate::ui::pages::error_page(
         ctx,
         StatusCode::FORBIDDEN,

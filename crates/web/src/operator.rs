@@ -12,15 +12,30 @@ use tianping_identity::role::Role;
 use tianping_identity::time::format_instant;
 use tianping_service::identity::IdentityError;
 use tianping_service::identity::access::Principal;
-use tianping_service::identity::oversight::{Measure, Verdict};
+use tianping_service::identity::oversight::{
+    EVIDENCE_MAX_BYTES, EVIDENCE_TYPES, EvidenceItem, Measure, Verdict,
+};
 
 use crate::AppState;
 use crate::account::{CsrfOnly, Posted, Signed, form_status, has_csrf, see_other};
+use crate::ui::csrf;
 use crate::ui::pages::{ErrorKey, error_page};
 use crate::ui::{PageCtx, SelectOption, paths, render_status, t};
 
+/// The doctor's own page: the application's state and the evidence submitted for it.
+pub const DOCTOR_EVIDENCE: &str = "/doctor/evidence";
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route(
+            DOCTOR_EVIDENCE,
+            get(evidence_page)
+                .post(upload_evidence)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    EVIDENCE_MAX_BYTES + 64 * 1024,
+                )),
+        )
+        .route("/operator/evidence/{record}", get(view_evidence))
         .route(paths::VERIFICATION_QUEUE, get(queue_page))
         .route("/operator/verifications/{account}", post(decide))
         .route(paths::BLACKLIST, get(blacklist_page).post(sanction))
@@ -47,7 +62,27 @@ async fn operator(s: &AppState, ctx: &PageCtx, ext: &Extensions) -> Result<Princ
     }
 }
 
+pub struct EvidenceLine {
+    pub record: String,
+    pub media_type: String,
+    pub size_kib: i64,
+    pub submitted: String,
+}
+
+fn evidence_lines(items: Vec<EvidenceItem>) -> Vec<EvidenceLine> {
+    items
+        .into_iter()
+        .map(|e| EvidenceLine {
+            record: e.record_id,
+            media_type: e.media_type,
+            size_kib: (e.size + 1023) / 1024,
+            submitted: format_instant(u64::try_from(e.submitted_ms).unwrap_or(0)),
+        })
+        .collect()
+}
+
 pub struct QueueLine {
+    pub evidence: Vec<EvidenceLine>,
     pub account: String,
     pub name: String,
     pub licence: String,
@@ -76,7 +111,9 @@ async fn queue_view(s: &AppState, ctx: PageCtx, form_error: String) -> Response 
             .await
             .map(|a| a.display_name)
             .unwrap_or_default();
+        let evidence = evidence_lines(s.identity.evidence_of(&d.account_id).await.unwrap_or_default());
         lines.push(QueueLine {
+            evidence,
             institution: orgs
                 .iter()
                 .find(|o| o.id == d.institution_id)
@@ -349,3 +386,200 @@ async fn lift(
 }
 
 has_csrf!(DecisionForm, SanctionForm);
+
+// ---- evidence
+
+#[derive(Template)]
+#[template(path = "evidence.html")]
+struct EvidencePage {
+    ctx: PageCtx,
+    status: String,
+    pending: bool,
+    lines: Vec<EvidenceLine>,
+    form_error: String,
+}
+
+/// The signed-in doctor, or the response to give instead.
+async fn doctor(s: &AppState, ctx: &PageCtx, ext: &Extensions) -> Result<Principal, Response> {
+    let Some(Signed(info)) = ext.get::<Signed>().cloned() else {
+        return Err(see_other(paths::LOGIN));
+    };
+    match s.identity.principal(&info.account).await {
+        Ok(p) if p.role == Role::Doctor => Ok(p),
+        Ok(_) => Err(error_page(
+            ctx.clone(),
+            StatusCode::FORBIDDEN,
+            ErrorKey::ACCESS_DENIED,
+            ErrorKey::ACCESS_DENIED_BODY,
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "doctor lookup failed");
+            Err(crate::ui::internal_error_page())
+        }
+    }
+}
+
+async fn evidence_view(s: &AppState, ctx: PageCtx, who: &Principal, form_error: String) -> Response {
+    let application = s.identity.doctor(&who.id).await.ok().flatten();
+    let state = application.map(|d| d.status).unwrap_or_default();
+    let status = match state.as_str() {
+        "verified" => ctx.t("evidence-status-verified"),
+        "rejected" => ctx.t("evidence-status-rejected"),
+        _ => ctx.t("evidence-status-pending"),
+    };
+    let lines = evidence_lines(s.identity.evidence_of(&who.id).await.unwrap_or_default());
+    render_status(
+        form_status(&form_error),
+        &EvidencePage {
+            ctx,
+            status,
+            pending: state == "pending",
+            lines,
+            form_error,
+        },
+    )
+}
+
+async fn evidence_page(State(s): State<AppState>, ctx: PageCtx, ext: Extensions) -> Response {
+    match doctor(&s, &ctx, &ext).await {
+        Ok(who) => evidence_view(&s, ctx, &who, String::new()).await,
+        Err(r) => r,
+    }
+}
+
+/// Upload evidence (a multipart form: the `csrf` field, then one or more `evidence` files). The
+/// CSRF token is checked before anything is stored.
+async fn upload_evidence(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    ext: Extensions,
+    headers: axum::http::HeaderMap,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    let who = match doctor(&s, &ctx, &ext).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let Ok(mut multipart) = multipart else {
+        return crate::account::bad_csrf(ctx);
+    };
+    let mut token_ok = false;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_owned();
+                let media_type = field.content_type().unwrap_or("").to_owned();
+                let Ok(bytes) = field.bytes().await else {
+                    let msg = ctx.t("evidence-invalid");
+                    return evidence_view(&s, ctx, &who, msg).await;
+                };
+                if name == "csrf" {
+                    token_ok = csrf::check(&ext, &headers, std::str::from_utf8(&bytes).unwrap_or(""));
+                } else if name == "evidence" && !bytes.is_empty() {
+                    if !token_ok {
+                        return crate::account::bad_csrf(ctx);
+                    }
+                    files.push((media_type, bytes.to_vec()));
+                }
+            }
+            Ok(None) => break,
+            Err(_) => {
+                let msg = ctx.t("evidence-invalid");
+                return evidence_view(&s, ctx, &who, msg).await;
+            }
+        }
+    }
+    if !token_ok {
+        return crate::account::bad_csrf(ctx);
+    }
+    if files.is_empty()
+        || files
+            .iter()
+            .any(|(t, b)| !EVIDENCE_TYPES.contains(&t.as_str()) || b.len() > EVIDENCE_MAX_BYTES)
+    {
+        let msg = ctx.t("evidence-invalid");
+        return evidence_view(&s, ctx, &who, msg).await;
+    }
+    for (media_type, bytes) in files {
+        match s.identity.add_evidence(&who, &media_type, &bytes).await {
+            Ok(_) => {}
+            Err(IdentityError::BadRequest(_) | IdentityError::Forbidden(_) | IdentityError::NotFound) => {
+                let msg = ctx.t("evidence-invalid");
+                return evidence_view(&s, ctx, &who, msg).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "storing evidence failed");
+                return crate::ui::internal_error_page();
+            }
+        }
+    }
+    see_other(DOCTOR_EVIDENCE)
+}
+
+/// An operator opens a piece of evidence: decided (and recorded) like every read, then sent as a
+/// download (never rendered inline).
+async fn view_evidence(
+    State(s): State<AppState>,
+    ctx: PageCtx,
+    ext: Extensions,
+    Path(record): Path<String>,
+) -> Response {
+    let who = match operator(&s, &ctx, &ext).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let opened = async {
+        let permit = s
+            .identity
+            .authorize_record(&who, &record, tianping_identity::consent::Purpose::Supervision)
+            .await?;
+        let opened = s.vault.read(&record, &permit).await?;
+        let bytes = match &opened.content {
+            Some(c) => c.to_vec(),
+            None => {
+                let mut out = Vec::new();
+                s.vault
+                    .for_each_chunk(&opened, |c| {
+                        out.extend_from_slice(c);
+                        Ok(())
+                    })
+                    .await?;
+                out
+            }
+        };
+        Ok::<_, IdentityError>((opened.row.media_type.clone(), bytes))
+    }
+    .await;
+    match opened {
+        Ok((media_type, bytes)) if opened_is_evidence(&media_type) => {
+            use axum::response::IntoResponse;
+            (
+                [
+                    (axum::http::header::CONTENT_TYPE, media_type),
+                    (
+                        axum::http::header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"evidence-{record}\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Ok(_) | Err(IdentityError::Denied(_)) => error_page(
+            ctx,
+            StatusCode::FORBIDDEN,
+            ErrorKey::ACCESS_DENIED,
+            ErrorKey::ACCESS_DENIED_BODY,
+        ),
+        Err(IdentityError::NotFound) => crate::ui::pages::not_found(ctx).await,
+        Err(e) => {
+            tracing::error!(error = %e, "reading evidence failed");
+            crate::ui::internal_error_page()
+        }
+    }
+}
+
+fn opened_is_evidence(media_type: &str) -> bool {
+    EVIDENCE_TYPES.contains(&media_type)
+}

@@ -168,8 +168,20 @@ impl Identity {
         let source = self.vault().source_of(row.log_idx).await?;
         let category = category_of_kind(&row.kind);
         let subject = self.subject_account(&row.subject).await?;
+        let under_verification = category == DataCategory::Identity
+            && rows::doctor(self.db(), &subject)
+                .await?
+                .is_some_and(|d| d.status == "pending");
         let decision = self
-            .decide(who, Action::Read, &subject, category, purpose, Some(&source))
+            .decide(
+                who,
+                Action::Read,
+                &subject,
+                category,
+                purpose,
+                Some(&source),
+                under_verification,
+            )
             .await?;
         self.log_decision(
             who,
@@ -207,6 +219,7 @@ impl Identity {
                 DataCategory::HealthProfile,
                 purpose,
                 sources.as_ref().and_then(|s| s.first()).map(String::as_str),
+                false,
             )
             .await?;
         self.log_decision(
@@ -237,6 +250,7 @@ impl Identity {
             .map_or_else(|| format!("pseudonym:{pseudonym}"), |a| a.id))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn decide(
         &self,
         who: &Principal,
@@ -245,6 +259,7 @@ impl Identity {
         category: DataCategory,
         purpose: Purpose,
         record_source: Option<&str>,
+        under_verification: bool,
     ) -> Result<policy::Decision> {
         let consents: Vec<Consent> = if subject.starts_with("pseudonym:") {
             vec![]
@@ -268,6 +283,7 @@ impl Identity {
             subject: subject.to_owned(),
             category,
             source: record_source.map(str::to_owned),
+            under_verification,
         };
         Ok(policy::decide(
             &AccessRequest {

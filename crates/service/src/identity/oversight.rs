@@ -61,7 +61,81 @@ fn check_reason(reason: &str) -> Result<&str> {
     Ok(r)
 }
 
+/// Kind of the records holding a doctor's verification evidence (licence, certificates).
+pub const EVIDENCE_KIND: &str = "identity.licence_evidence";
+
+/// Media types accepted as evidence: documents and photos, nothing a browser would run.
+pub const EVIDENCE_TYPES: [&str; 3] = ["application/pdf", "image/png", "image/jpeg"];
+
+/// Largest evidence file, in bytes.
+pub const EVIDENCE_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// A piece of evidence, as the verification queue lists it (metadata only; the content is read
+/// through the decision point).
+#[derive(Debug, Clone)]
+pub struct EvidenceItem {
+    pub record_id: String,
+    pub media_type: String,
+    pub size: i64,
+    pub submitted_ms: i64,
+}
+
 impl Identity {
+    /// A doctor adds a document to their pending application: a vault record (encrypted, in the
+    /// log) filed under the doctor's own subject.
+    pub async fn add_evidence(&self, doctor: &Principal, media_type: &str, bytes: &[u8]) -> Result<String> {
+        if doctor.role != Role::Doctor || doctor.suspended {
+            return Err(IdentityError::Forbidden(
+                "only a doctor adds verification evidence".into(),
+            ));
+        }
+        let application = rows::doctor(self.db(), &doctor.id)
+            .await?
+            .ok_or(IdentityError::NotFound)?;
+        if application.status != "pending" {
+            return Err(IdentityError::BadRequest(
+                "the application was already decided".into(),
+            ));
+        }
+        if !EVIDENCE_TYPES.contains(&media_type) {
+            return Err(IdentityError::BadRequest(
+                "evidence is a PDF, PNG or JPEG file".into(),
+            ));
+        }
+        if bytes.is_empty() || bytes.len() > EVIDENCE_MAX_BYTES {
+            return Err(IdentityError::BadRequest("evidence is 1 byte to 8 MiB".into()));
+        }
+        let receipt = self
+            .vault()
+            .write(crate::vault::NewRecord {
+                kind: EVIDENCE_KIND,
+                subject: &doctor.id,
+                source: "web",
+                occurred_ms: None,
+                content: crate::vault::Content::Bytes { media_type, bytes },
+                retention_class: None,
+                consultation: None,
+            })
+            .await?;
+        Ok(receipt.record_id)
+    }
+
+    /// The evidence a doctor submitted, oldest first.
+    pub async fn evidence_of(&self, doctor: &str) -> Result<Vec<EvidenceItem>> {
+        let subject = self.vault().subject_id(doctor)?;
+        Ok(tianping_store::vault::records_of_subject(self.db(), &subject)
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == EVIDENCE_KIND && r.state == "active")
+            .map(|r| EvidenceItem {
+                record_id: r.id,
+                media_type: r.media_type,
+                size: r.size,
+                submitted_ms: r.event_ms,
+            })
+            .collect())
+    }
+
     /// Doctors waiting for verification, oldest first.
     pub async fn verification_queue(&self) -> Result<Vec<DoctorRow>> {
         Ok(rows::doctors_with_status(self.db(), "pending").await?)

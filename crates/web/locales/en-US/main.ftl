@@ -220,6 +220,7 @@ error-consent-separate-required = Sensitive personal information needs separate 
 error-consent-already-withdrawn = This consent has already been withdrawn
 access-own-data = Your own data
 access-entrusted-source = The submitting partner reading back its own record
+access-verification-duty = The platform checking a doctor's submitted evidence
 access-guardian-of-subject = As the guardian
 access-consent-covers = With the person's consent
 access-supervision-duty = Under a legal supervision duty
@@ -268,3 +269,16 @@ data-category-health-profile = Health profile
 action-read = Read
 action-export = Export
 action-list = List
+
+## Doctor's evidence
+
+evidence-title = Evidence of your licence
+evidence-status-pending = Your practice details await the platform's verification. Please upload your practising certificate and other evidence.
+evidence-status-verified = Your practice details have been verified.
+evidence-status-rejected = Your practice details were not verified.
+evidence-empty = No evidence submitted yet
+evidence-field = Evidence files
+evidence-hint = PDF, PNG or JPEG, at most 8 MiB each; stored encrypted, seen only by the verifying operator, and every view is recorded.
+evidence-submit = Upload
+evidence-invalid = Not accepted: choose PDF, PNG or JPEG files of at most 8 MiB each.
+verify-evidence = Evidence

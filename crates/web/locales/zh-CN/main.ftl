@@ -219,6 +219,7 @@ error-consent-separate-required = 敏感个人信息须单独同意，请勾选�
 error-consent-already-withdrawn = 该同意已撤回
 access-own-data = 本人信息
 access-entrusted-source = 提交方调阅其提交的记录
+access-verification-duty = 平台核验医师提交的证明材料
 access-guardian-of-subject = 监护人代为查阅
 access-consent-covers = 已获本人同意
 access-supervision-duty = 依法履行监管职责
@@ -267,3 +268,16 @@ data-category-health-profile = 健康档案
 action-read = 查阅
 action-export = 导出
 action-list = 列表
+
+## Doctor's evidence
+
+evidence-title = 执业资格证明材料
+evidence-status-pending = 您的执业信息正在等待平台核验。请上传医师执业证书等证明材料。
+evidence-status-verified = 您的执业信息已核验通过。
+evidence-status-rejected = 您的执业信息未通过核验。
+evidence-empty = 尚未提交证明材料
+evidence-field = 证明材料文件
+evidence-hint = PDF、PNG 或 JPEG，每个不超过8 MiB；文件加密保存，仅核验人员可查阅，每次查阅都有记录。
+evidence-submit = 上传
+evidence-invalid = 无法接收：请选择PDF、PNG或JPEG文件，每个不超过8 MiB。
+verify-evidence = 证明材料

@@ -118,6 +118,52 @@ impl Browser {
         (status, location, resp.text().await.unwrap())
     }
 
+    /// Post a multipart form (the page's CSRF token first, then files) as a browser would.
+    async fn upload(
+        &mut self,
+        from: &str,
+        action: &str,
+        files: &[(&str, &str, &[u8])],
+    ) -> (u16, String, String) {
+        let csrf = self.csrf(from).await;
+        let boundary = "----tianping-test-boundary";
+        let mut body =
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n")
+                .into_bytes();
+        for (name, media_type, bytes) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"f\"\r\n\
+                     Content-Type: {media_type}\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let resp = self
+            .http
+            .post(format!("{}{action}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        self.keep(&resp);
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, resp.text().await.unwrap())
+    }
+
     /// A JSON API call with the session cookie (and the CSRF header on writes).
     async fn api(&mut self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let csrf = if method == Method::GET {
@@ -275,11 +321,54 @@ async fn consent_decides_access_and_the_patient_sees_every_decision() {
         assert_eq!(me["verification"], "pending");
         let doctor_id = me["id"].as_str().unwrap().to_owned();
 
-        // The operator verifies the doctor through the queue page.
+        // The doctor uploads a scan of the licence; only PDF, PNG and JPEG are taken.
+        let scan: &[u8] = b"\x89PNG\r\n\x1a\n licence scan";
+        let (status, location, body) = doctor
+            .upload(
+                "/doctor/evidence",
+                "/doctor/evidence",
+                &[("evidence", "image/png", scan)],
+            )
+            .await;
+        assert_eq!((status, location.as_str()), (303, "/doctor/evidence"), "{body}");
+        let (status, _, body) = doctor
+            .upload(
+                "/doctor/evidence",
+                "/doctor/evidence",
+                &[("evidence", "text/html", b"<script>")],
+            )
+            .await;
+        assert_eq!(status, 422, "{body}");
+
+        // The operator opens the evidence (recorded in the doctor's access log) and verifies the
+        // doctor through the queue page.
         let mut ops = staff_browser(&server, "ops").await;
         let (status, queue) = ops.get("/operator/verifications").await;
         assert_eq!(status, 200);
         assert!(queue.contains(&licence(1)), "{queue}");
+        let link = between(&queue, "href=\"/operator/evidence/", "\"")
+            .unwrap()
+            .to_owned();
+        let resp = ops
+            .http
+            .get(format!("{}/operator/evidence/{link}", server.base))
+            .header(COOKIE, ops.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert!(
+            resp.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        assert_eq!(&resp.bytes().await.unwrap()[..], scan);
+        let (_, doctor_log) = doctor
+            .api(Method::GET, "/api/v1/identity/me/access-log", None)
+            .await;
+        assert_eq!(doctor_log[0]["reason"], "verification_duty", "{doctor_log}");
+        assert_eq!(doctor_log[0]["basis"], "legal_duty");
         let (status, location, _) = ops
             .submit(
                 "/operator/verifications",
@@ -290,6 +379,9 @@ async fn consent_decides_access_and_the_patient_sees_every_decision() {
         assert_eq!((status, location.as_str()), (303, "/operator/verifications"));
         let (_, me) = doctor.api(Method::GET, "/api/v1/identity/me", None).await;
         assert_eq!(me["verification"], "verified");
+        // Decided: the operator's reason to see the evidence has ended.
+        let (status, _) = ops.get(&format!("/operator/evidence/{link}")).await;
+        assert_eq!(status, 403);
 
         // A patient signs up; a partner files a consultation record about them.
         let mut patient = Browser::new(&server);
@@ -646,8 +738,11 @@ async fn every_state_changing_form_and_cookie_call_needs_its_csrf_token() {
     let mut ops = staff_browser(&server, "ops.csrf").await;
     let mut patient = Browser::new(&server);
     patient.sign_up("patient", "qian.yu", 5, None).await;
-    // Who posts each form: 0 a new visitor, 1 the patient, 2 the operator.
-    let forms: [(usize, &str); 10] = [
+    let mut doctor = Browser::new(&server);
+    doctor.sign_up("doctor", "dr.csrf", 9, Some(&org.id)).await;
+    // Who posts each form: 0 a new visitor, 1 the patient, 2 the operator, 3 the doctor.
+    let forms: [(usize, &str); 11] = [
+        (3, "/doctor/evidence"),
         (0, "/signup"),
         (0, "/login"),
         (0, "/lang"),
@@ -665,7 +760,8 @@ async fn every_state_changing_form_and_cookie_call_needs_its_csrf_token() {
         let browser = match who {
             0 => &mut visitor,
             1 => &mut patient,
-            _ => &mut ops,
+            2 => &mut ops,
+            _ => &mut doctor,
         };
         for csrf in [
             "",
