@@ -6,9 +6,12 @@
 //! The validator lives in `<workspace>/.fhir-validator` (or `$TIANPING_FHIR_VALIDATOR`); when it is missing,
 //! this test installs it with `../shared/tools/fhir/setup.sh` (needs PyPI and the npm registry).
 
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "support/fhir_validator.rs"]
+mod fhir_validator;
+
+use std::path::PathBuf;
+
+use fhir_validator::{report, validate, write};
 
 use serde_json::Value;
 use tianping_identity::{
@@ -17,66 +20,6 @@ use tianping_identity::{
 };
 
 const T0: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn shared_fhir_tools() -> PathBuf {
-    workspace().join("../shared/tools/fhir")
-}
-
-/// The validator's directory, installed on first use. A file lock keeps concurrent test processes from
-/// installing it twice.
-fn validator_dir() -> PathBuf {
-    let dir = std::env::var_os("TIANPING_FHIR_VALIDATOR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".fhir-validator"));
-    let ready = |d: &Path| {
-        d.join("venv/bin/python").exists() && d.join("defs/package/openapi/fhir.schema.json").exists()
-    };
-    if !ready(&dir) {
-        fs::create_dir_all(&dir).expect("create the validator directory");
-        let lock = File::create(dir.join(".setup.lock")).expect("create the setup lock");
-        lock.lock().expect("lock the validator directory");
-        if !ready(&dir) {
-            let out = Command::new("bash")
-                .arg(shared_fhir_tools().join("setup.sh"))
-                .arg(&dir)
-                .output()
-                .expect("run setup.sh");
-            assert!(out.status.success(), "setup.sh failed:\n{}", report(&out));
-        }
-    }
-    dir
-}
-
-fn report(out: &Output) -> String {
-    format!(
-        "status: {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Runs the validator on `files`.
-fn validate(files: &[PathBuf]) -> Output {
-    let dir = validator_dir();
-    Command::new(dir.join("venv/bin/python"))
-        .arg(dir.join("validate_fhir.py"))
-        .arg("--defs")
-        .arg(dir.join("defs/package"))
-        .args(files)
-        .output()
-        .expect("run the validator")
-}
-
-fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
-    let path = dir.join(format!("{name}.json"));
-    fs::write(&path, serde_json::to_vec_pretty(v).expect("serialise")).expect("write resource");
-    path
-}
 
 fn notice() -> Notice {
     Notice {

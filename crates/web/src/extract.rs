@@ -231,6 +231,17 @@ impl Caller {
     async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         if parts.headers.contains_key(AUTHORIZATION) {
             let Client(client) = Client::from_request_parts(parts, state).await?;
+            // A suspended or blacklisted partner organisation's tokens stop at once.
+            if let Some(org) = &client.org_id
+                && state
+                    .identity
+                    .org(org)
+                    .await
+                    .map_err(internal)?
+                    .is_none_or(|o| o.status != "active")
+            {
+                return Err(ApiError::Suspended);
+            }
             let p = state.identity.token_principal(&client);
             return Ok(Caller::Token(client, p));
         }

@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 
 const MAX_CONTENT: usize = 4096;
 
+#[path = "../../identity/tests/support/fhir_validator.rs"]
+mod fhir_validator;
 #[path = "api/identity.rs"]
 mod identity;
 

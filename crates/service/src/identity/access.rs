@@ -114,7 +114,16 @@ impl Identity {
             id: a.id.clone(),
             name: a.display_name.clone(),
             role,
-            orgs: rows::memberships(db, &a.id).await?,
+            // Only organisations in good standing: a sanctioned organisation's consents stop working.
+            orgs: {
+                let mut active = Vec::new();
+                for o in rows::memberships(db, &a.id).await? {
+                    if rows::org(db, &o).await?.is_some_and(|r| r.status == "active") {
+                        active.push(o);
+                    }
+                }
+                active
+            },
             guardian_of: rows::wards(db, &a.id).await?,
             verified_doctor,
             suspended: a.status != "active",

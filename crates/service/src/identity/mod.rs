@@ -228,6 +228,10 @@ impl Identity {
         Ok(row)
     }
 
+    pub async fn org(&self, id: &str) -> Result<Option<OrgRow>> {
+        Ok(rows::org(&self.inner.db, id).await?)
+    }
+
     pub async fn orgs(&self) -> Result<Vec<OrgRow>> {
         Ok(rows::orgs(&self.inner.db).await?)
     }

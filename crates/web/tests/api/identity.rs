@@ -495,6 +495,18 @@ async fn consent_decides_access_and_the_patient_sees_every_decision() {
             log.as_array().unwrap().len()
         );
         assert_eq!(bundle["entry"][0]["resource"]["resourceType"], "AuditEvent");
+        // What the API exports passes the independent validator.
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = vec![super::fhir_validator::write(dir.path(), "consent", &fhir)];
+        for (i, e) in bundle["entry"].as_array().unwrap().iter().enumerate() {
+            files.push(super::fhir_validator::write(
+                dir.path(),
+                &format!("audit-{i}"),
+                &e["resource"],
+            ));
+        }
+        let out = super::fhir_validator::validate(&files);
+        assert!(out.status.success(), "{}", super::fhir_validator::report(&out));
 
         // The patient downloads their data: their own record, with its proof.
         let (status, export) = patient.get("/privacy/export").await;
@@ -866,6 +878,49 @@ async fn a_blacklisted_doctor_is_out_at_once_and_cannot_come_back() {
         // The decision is in the log and on the blacklist page.
         let (_, page) = ops.get("/operator/blacklist").await;
         assert!(page.contains("冒用他人执业证书"), "{page}");
+
+        // An organisation's takedown stops its partner tokens at once.
+        let token = tianping_service::tokens::create_scoped(
+            server.identity.db(),
+            "kangning-app",
+            &[],
+            Some(&hospital.id),
+        )
+        .await
+        .unwrap();
+        let bearer = |path: &str| {
+            reqwest::Client::new()
+                .get(format!("{}{path}", server.base))
+                .bearer_auth(token.as_str())
+                .send()
+        };
+        assert_eq!(
+            bearer("/api/v1/vault/holds").await.unwrap().status().as_u16(),
+            200
+        );
+        let (status, location, body) = ops
+            .submit(
+                "/operator/blacklist",
+                "/operator/blacklist",
+                &[
+                    ("target_kind", "organisation"),
+                    ("target", "康宁医院"),
+                    ("measure", "suspend"),
+                    ("reason", "执业许可被吊销"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (status, location.as_str()),
+            (303, "/operator/blacklist"),
+            "{body}"
+        );
+        expect_problem(
+            bearer("/api/v1/vault/holds").await.unwrap(),
+            403,
+            "account_suspended",
+        )
+        .await;
         server.stop().await;
     }
 }
