@@ -430,7 +430,7 @@ pub async fn verification_queue(
     caller.person(OPERATOR)?;
     Ok(axum::Json(
         s.identity
-            .verification_queue()
+            .verification_queue(caller.principal())
             .await?
             .into_iter()
             .map(DoctorView::from)

@@ -100,8 +100,14 @@ struct QueuePage {
     form_error: String,
 }
 
-async fn queue_view(s: &AppState, ctx: PageCtx, form_error: String) -> Response {
-    let queue = s.identity.verification_queue().await.unwrap_or_default();
+async fn queue_view(s: &AppState, ctx: PageCtx, who: &Principal, form_error: String) -> Response {
+    let queue = match s.identity.verification_queue(who).await {
+        Ok(q) => q,
+        Err(e) => {
+            tracing::error!(error = %e, "verification queue failed");
+            return crate::ui::internal_error_page();
+        }
+    };
     let orgs = s.identity.orgs().await.unwrap_or_default();
     let mut lines = Vec::new();
     for d in queue {
@@ -137,10 +143,10 @@ async fn queue_view(s: &AppState, ctx: PageCtx, form_error: String) -> Response 
 }
 
 async fn queue_page(State(s): State<AppState>, ctx: PageCtx, ext: Extensions) -> Response {
-    if let Err(r) = operator(&s, &ctx, &ext).await {
-        return r;
+    match operator(&s, &ctx, &ext).await {
+        Ok(who) => queue_view(&s, ctx, &who, String::new()).await,
+        Err(r) => r,
     }
-    queue_view(&s, ctx, String::new()).await
 }
 
 #[derive(Deserialize, Default)]
@@ -169,14 +175,14 @@ async fn decide(
         "reject" => Verdict::Reject,
         _ => {
             let msg = ctx.t("form-invalid");
-            return queue_view(&s, ctx, msg).await;
+            return queue_view(&s, ctx, &who, msg).await;
         }
     };
     match s.identity.decide_doctor(&who, &account, verdict, &f.note).await {
         Ok(()) => see_other(paths::VERIFICATION_QUEUE),
         Err(IdentityError::BadRequest(_) | IdentityError::NotFound) => {
             let msg = ctx.t("verify-decision-invalid");
-            queue_view(&s, ctx, msg).await
+            queue_view(&s, ctx, &who, msg).await
         }
         Err(e) => {
             tracing::error!(error = %e, "verification decision failed");

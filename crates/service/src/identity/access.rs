@@ -251,6 +251,42 @@ impl Identity {
         }
     }
 
+    /// Decide (and record) whether `who` may see the identity data of the person with account
+    /// `subject` in a listing (a doctor's application in the verification queue).
+    pub(crate) async fn authorize_listing(&self, who: &Principal, subject: &str) -> Result<()> {
+        let under_verification = rows::doctor(self.db(), subject)
+            .await?
+            .is_some_and(|d| d.status == "pending");
+        let category = DataCategory::Identity;
+        let purpose = Purpose::Supervision;
+        let decision = self
+            .decide(
+                who,
+                Action::List,
+                subject,
+                category,
+                purpose,
+                None,
+                under_verification,
+            )
+            .await?;
+        self.log_decision(
+            who,
+            Action::List,
+            subject,
+            &format!("account:{subject}"),
+            category,
+            purpose,
+            &decision,
+        )
+        .await?;
+        if decision.permit {
+            Ok(())
+        } else {
+            Err(IdentityError::Denied(decision.reason))
+        }
+    }
+
     /// The account a vault subject (pseudonym) belongs to, or `pseudonym:<hex>` when the subject
     /// has no account here (a partner's patient who never signed up).
     async fn subject_account(&self, pseudonym: &str) -> Result<String> {

@@ -136,9 +136,20 @@ impl Identity {
             .collect())
     }
 
-    /// Doctors waiting for verification, oldest first.
-    pub async fn verification_queue(&self) -> Result<Vec<DoctorRow>> {
-        Ok(rows::doctors_with_status(self.db(), "pending").await?)
+    /// Doctors waiting for verification, oldest first, as `who` may see them: each application
+    /// shown is an access to the doctor's identity data, decided and recorded by the decision point
+    /// (an operator's `verification_duty`); applications the decision refuses are left out.
+    pub async fn verification_queue(&self, who: &Principal) -> Result<Vec<DoctorRow>> {
+        require_operator(who)?;
+        let mut shown = Vec::new();
+        for d in rows::doctors_with_status(self.db(), "pending").await? {
+            match self.authorize_listing(who, &d.account_id).await {
+                Ok(()) => shown.push(d),
+                Err(IdentityError::Denied(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(shown)
     }
 
     pub async fn doctor(&self, account: &str) -> Result<Option<DoctorRow>> {

@@ -367,7 +367,18 @@ async fn consent_decides_access_and_the_patient_sees_every_decision() {
         let (_, doctor_log) = doctor
             .api(Method::GET, "/api/v1/identity/me/access-log", None)
             .await;
-        assert_eq!(doctor_log[0]["reason"], "verification_duty", "{doctor_log}");
+        // Both the queue listing the application and the opened evidence are in the doctor's log.
+        let seen: Vec<(&str, &str)> = doctor_log
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["action"].as_str().unwrap(), e["reason"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![("read", "verification_duty"), ("list", "verification_duty")],
+            "{doctor_log}"
+        );
         assert_eq!(doctor_log[0]["basis"], "legal_duty");
         let (status, location, _) = ops
             .submit(
