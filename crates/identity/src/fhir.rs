@@ -384,7 +384,7 @@ mod tests {
             subject: "p-1".into(),
             category: DataCategory::ConsultationRecord,
             source: None,
-            under_verification: false,
+            under_oversight: false,
         };
         let req = AccessRequest {
             actor: &actor,

@@ -19,7 +19,7 @@
 //! `error-consent-already-withdrawn`.
 //!
 //! Access decisions ([`crate::Reason`]):
-//! `access-own-data`, `access-entrusted-source`, `access-verification-duty`, `access-guardian-of-subject`, `access-consent-covers`, `access-supervision-duty`,
+//! `access-own-data`, `access-entrusted-source`, `access-oversight-duty`, `access-guardian-of-subject`, `access-consent-covers`, `access-supervision-duty`,
 //! `access-actor-suspended`, `access-doctor-not-verified`, `access-no-consent`,
 //! `access-operator-no-health-data`, `access-purpose-not-allowed-for-role`.
 //!

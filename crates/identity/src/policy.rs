@@ -52,8 +52,9 @@ impl LegalBasis {
 code_enum! {
     /// Why access was permitted or refused.
     pub enum Reason [11] (unknown: UnknownReason) {
-        /// Permitted: an operator checks the evidence a doctor submitted for verification (IDS-13, IDM-25).
-        VerificationDuty = "verification_duty" => "access-verification-duty",
+        /// Permitted: an operator supervising the people on the platform — checking a doctor's
+        /// application and evidence (IDS-13, IDM-25) or keeping a sanction in force (seeds 000, 004).
+        OversightDuty = "oversight_duty" => "access-oversight-duty",
         /// Permitted: an integration reads back a record it submitted itself.
         EntrustedSource = "entrusted_source" => "access-entrusted-source",
         /// Permitted: the actor is the subject.
@@ -105,8 +106,9 @@ pub struct Resource {
     pub category: DataCategory,
     /// Who submitted it (an integration's source name), when known.
     pub source: Option<String>,
-    /// The subject is a doctor whose verification awaits an operator's decision.
-    pub under_verification: bool,
+    /// The subject is under the platform's oversight: a doctor whose verification awaits an
+    /// operator's decision, or an account under a sanction in force.
+    pub under_oversight: bool,
 }
 
 /// One access request.
@@ -166,8 +168,9 @@ impl Decision {
 ///    record it submitted itself is permitted (`entrusted_source`, PIPL-21: the partner entrusted it);
 /// 4. a regulator is permitted for supervision (`supervision_duty`, PIPL-13(3)) and refused for any other
 ///    purpose (`purpose_not_allowed_for_role`);
-/// 5. an operator is permitted the identity documents of a doctor awaiting verification, for supervision
-///    (`verification_duty`, IDS-13, IDM-25), and refused every other sensitive category
+/// 5. an operator is permitted the identity data of a person under oversight (a doctor awaiting
+///    verification, an account under a sanction) for supervision (`oversight_duty`, IDS-13, IDM-25),
+///    and refused every other sensitive category
 ///    (`operator_no_health_data`, PIPL-28);
 /// 6. an unverified doctor is refused (`doctor_not_verified`, IDS-13, IDM-25);
 /// 7. everyone else is permitted only if an active consent of the subject covers the purpose, the category
@@ -199,9 +202,9 @@ pub fn decide(req: &AccessRequest, consents: &[Consent]) -> Decision {
         Role::Operator
             if req.purpose == Purpose::Supervision
                 && category == DataCategory::Identity
-                && req.resource.under_verification =>
+                && req.resource.under_oversight =>
         {
-            return Decision::permit(Reason::VerificationDuty, LegalBasis::LegalDuty);
+            return Decision::permit(Reason::OversightDuty, LegalBasis::LegalDuty);
         }
         Role::Operator if category.is_sensitive() => return Decision::deny(Reason::OperatorNoHealthData),
         Role::Doctor if !actor.verified_doctor => return Decision::deny(Reason::DoctorNotVerified),
@@ -264,7 +267,7 @@ mod tests {
             subject: "acc-patient".into(),
             category,
             source: Some("partner-a".into()),
-            under_verification: false,
+            under_oversight: false,
         }
     }
 
@@ -359,31 +362,28 @@ mod tests {
     fn an_operator_sees_a_pending_doctors_documents_and_nothing_else() {
         let a = actor(Role::Operator);
         let mut r = resource(DataCategory::Identity);
-        r.under_verification = true;
+        r.under_oversight = true;
         let d = run(&a, &r, Purpose::Supervision, T0, &[]);
-        assert_eq!(
-            d,
-            Decision::permit(Reason::VerificationDuty, LegalBasis::LegalDuty)
-        );
+        assert_eq!(d, Decision::permit(Reason::OversightDuty, LegalBasis::LegalDuty));
         // Another purpose, another category, or a decided application: refused.
         assert_eq!(
             run(&a, &r, Purpose::Treatment, T0, &[]),
             Decision::deny(Reason::OperatorNoHealthData)
         );
         let mut other = resource(DataCategory::ConsultationRecord);
-        other.under_verification = true;
+        other.under_oversight = true;
         assert_eq!(
             run(&a, &other, Purpose::Supervision, T0, &[]),
             Decision::deny(Reason::OperatorNoHealthData)
         );
-        r.under_verification = false;
+        r.under_oversight = false;
         assert_eq!(
             run(&a, &r, Purpose::Supervision, T0, &[]),
             Decision::deny(Reason::OperatorNoHealthData)
         );
         // Nobody else gains from it.
         let mut r = resource(DataCategory::Identity);
-        r.under_verification = true;
+        r.under_oversight = true;
         assert_eq!(
             run(&actor(Role::InstitutionStaff), &r, Purpose::Supervision, T0, &[]),
             Decision::deny(Reason::NoConsent)

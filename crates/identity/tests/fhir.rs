@@ -91,7 +91,7 @@ fn audit_events() -> Vec<(String, Value)> {
         subject: subject.into(),
         category: DataCategory::ConsultationRecord,
         source: Some("partner-a".into()),
-        under_verification: false,
+        under_oversight: false,
     };
     let consents = [consent("c-active")];
     let mut out = vec![];

@@ -212,7 +212,7 @@ struct BlacklistPage {
     form_error: String,
 }
 
-async fn blacklist_view(s: &AppState, ctx: PageCtx, form_error: String) -> Response {
+async fn blacklist_view(s: &AppState, ctx: PageCtx, who: &Principal, form_error: String) -> Response {
     let rows = s.identity.sanctions(false).await.unwrap_or_default();
     let orgs = s.identity.orgs().await.unwrap_or_default();
     let mut lines = Vec::new();
@@ -221,11 +221,15 @@ async fn blacklist_view(s: &AppState, ctx: PageCtx, form_error: String) -> Respo
             orgs.iter()
                 .find(|o| o.id == r.target)
                 .map_or_else(|| r.target.clone(), |o| o.name.clone())
-        } else {
+        } else if r.lifted_ms.is_none() && s.identity.authorize_listing(who, &r.target).await.is_ok() {
+            // Shown through the decision point (a recorded listing). A lifted sanction's person is
+            // no longer under oversight and appears by account id only.
             s.identity.account(&r.target).await.map_or_else(
                 |_| r.target.clone(),
                 |a| format!("{} ({})", a.display_name, a.login),
             )
+        } else {
+            r.target.clone()
         };
         lines.push(SanctionLine {
             kind: t(
@@ -292,10 +296,10 @@ async fn blacklist_view(s: &AppState, ctx: PageCtx, form_error: String) -> Respo
 }
 
 async fn blacklist_page(State(s): State<AppState>, ctx: PageCtx, ext: Extensions) -> Response {
-    if let Err(r) = operator(&s, &ctx, &ext).await {
-        return r;
+    match operator(&s, &ctx, &ext).await {
+        Ok(who) => blacklist_view(&s, ctx, &who, String::new()).await,
+        Err(r) => r,
     }
-    blacklist_view(&s, ctx, String::new()).await
 }
 
 #[derive(Deserialize, Default)]
@@ -325,7 +329,7 @@ async fn sanction(
     };
     let Some(measure) = Measure::parse(&f.measure) else {
         let msg = ctx.t("form-invalid");
-        return blacklist_view(&s, ctx, msg).await;
+        return blacklist_view(&s, ctx, &who, msg).await;
     };
     let target = f.target.trim();
     let target_id = match f.target_kind.as_str() {
@@ -348,7 +352,7 @@ async fn sanction(
     };
     let Some(target_id) = target_id else {
         let msg = ctx.t("sanction-target-unknown");
-        return blacklist_view(&s, ctx, msg).await;
+        return blacklist_view(&s, ctx, &who, msg).await;
     };
     match s
         .identity
@@ -358,7 +362,7 @@ async fn sanction(
         Ok(_) => see_other(paths::BLACKLIST),
         Err(IdentityError::BadRequest(_) | IdentityError::NotFound) => {
             let msg = ctx.t("sanction-invalid");
-            blacklist_view(&s, ctx, msg).await
+            blacklist_view(&s, ctx, &who, msg).await
         }
         Err(e) => {
             tracing::error!(error = %e, "sanction failed");
@@ -382,7 +386,7 @@ async fn lift(
         Ok(()) => see_other(paths::BLACKLIST),
         Err(IdentityError::NotFound) => {
             let msg = ctx.t("form-invalid");
-            blacklist_view(&s, ctx, msg).await
+            blacklist_view(&s, ctx, &who, msg).await
         }
         Err(e) => {
             tracing::error!(error = %e, "lifting a sanction failed");

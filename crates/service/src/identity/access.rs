@@ -177,10 +177,7 @@ impl Identity {
         let source = self.vault().source_of(row.log_idx).await?;
         let category = category_of_kind(&row.kind);
         let subject = self.subject_account(&row.subject).await?;
-        let under_verification = category == DataCategory::Identity
-            && rows::doctor(self.db(), &subject)
-                .await?
-                .is_some_and(|d| d.status == "pending");
+        let under_oversight = category == DataCategory::Identity && self.under_oversight(&subject).await?;
         let decision = self
             .decide(
                 who,
@@ -189,7 +186,7 @@ impl Identity {
                 category,
                 purpose,
                 Some(&source),
-                under_verification,
+                under_oversight,
             )
             .await?;
         self.log_decision(
@@ -251,12 +248,25 @@ impl Identity {
         }
     }
 
-    /// Decide (and record) whether `who` may see the identity data of the person with account
-    /// `subject` in a listing (a doctor's application in the verification queue).
-    pub(crate) async fn authorize_listing(&self, who: &Principal, subject: &str) -> Result<()> {
-        let under_verification = rows::doctor(self.db(), subject)
+    /// Is the person a doctor awaiting verification, or under a sanction in force?
+    async fn under_oversight(&self, account: &str) -> Result<bool> {
+        if rows::doctor(self.db(), account)
             .await?
-            .is_some_and(|d| d.status == "pending");
+            .is_some_and(|d| d.status == "pending")
+        {
+            return Ok(true);
+        }
+        Ok(rows::sanctions(self.db(), true)
+            .await?
+            .iter()
+            .any(|s| s.target == account))
+    }
+
+    /// Decide (and record) whether `who` may see the identity data of the person with account
+    /// `subject` in a listing (an application in the verification queue, a sanctioned account on
+    /// the blacklist).
+    pub async fn authorize_listing(&self, who: &Principal, subject: &str) -> Result<()> {
+        let under_oversight = self.under_oversight(subject).await?;
         let category = DataCategory::Identity;
         let purpose = Purpose::Supervision;
         let decision = self
@@ -267,7 +277,7 @@ impl Identity {
                 category,
                 purpose,
                 None,
-                under_verification,
+                under_oversight,
             )
             .await?;
         self.log_decision(
@@ -304,7 +314,7 @@ impl Identity {
         category: DataCategory,
         purpose: Purpose,
         record_source: Option<&str>,
-        under_verification: bool,
+        under_oversight: bool,
     ) -> Result<policy::Decision> {
         let consents: Vec<Consent> = if subject.starts_with("pseudonym:") {
             vec![]
@@ -328,7 +338,7 @@ impl Identity {
             subject: subject.to_owned(),
             category,
             source: record_source.map(str::to_owned),
-            under_verification,
+            under_oversight,
         };
         Ok(policy::decide(
             &AccessRequest {

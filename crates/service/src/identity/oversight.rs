@@ -138,7 +138,7 @@ impl Identity {
 
     /// Doctors waiting for verification, oldest first, as `who` may see them: each application
     /// shown is an access to the doctor's identity data, decided and recorded by the decision point
-    /// (an operator's `verification_duty`); applications the decision refuses are left out.
+    /// (an operator's `oversight_duty`); applications the decision refuses are left out.
     pub async fn verification_queue(&self, who: &Principal) -> Result<Vec<DoctorRow>> {
         require_operator(who)?;
         let mut shown = Vec::new();

@@ -376,7 +376,7 @@ async fn consent_decides_access_and_the_patient_sees_every_decision() {
             .collect();
         assert_eq!(
             seen,
-            vec![("read", "verification_duty"), ("list", "verification_duty")],
+            vec![("read", "oversight_duty"), ("list", "oversight_duty")],
             "{doctor_log}"
         );
         assert_eq!(doctor_log[0]["basis"], "legal_duty");
@@ -831,6 +831,8 @@ async fn a_blacklisted_doctor_is_out_at_once_and_cannot_come_back() {
         staff(&server, Role::Operator, "ops.bl", vec![]).await;
         let mut doctor = Browser::new(&server);
         doctor.sign_up("doctor", "dr.bad", 6, Some(&hospital.id)).await;
+        let (_, me) = doctor.api(Method::GET, "/api/v1/identity/me", None).await;
+        let doctor_id = me["id"].as_str().unwrap().to_owned();
         let mut ops = staff_browser(&server, "ops.bl").await;
         let (status, location, body) = ops
             .submit(
@@ -889,6 +891,13 @@ async fn a_blacklisted_doctor_is_out_at_once_and_cannot_come_back() {
         // The decision is in the log and on the blacklist page.
         let (_, page) = ops.get("/operator/blacklist").await;
         assert!(page.contains("冒用他人执业证书"), "{page}");
+        // The operator sees who is blacklisted through the decision point: a recorded listing.
+        assert!(page.contains("(dr.bad)"), "{page}");
+        let log = server.identity.access_log(&doctor_id, 10).await.unwrap();
+        assert_eq!(
+            (log[0].action.as_str(), log[0].reason.as_str()),
+            ("list", "oversight_duty")
+        );
 
         // An organisation's takedown stops its partner tokens at once.
         let token = tianping_service::tokens::create_scoped(
