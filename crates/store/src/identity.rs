@@ -611,11 +611,15 @@ pub async fn add_membership(tx: &mut Tx<'_>, account: &str, org: &str, ms: i64) 
     Ok(())
 }
 
-pub async fn memberships(db: &Db, account: &str) -> Result<Vec<String>> {
-    let rows = sqlx::query("SELECT org_id FROM id_memberships WHERE account_id = $1 ORDER BY org_id")
-        .bind(account.to_owned())
-        .fetch_all(db.pool())
-        .await?;
+/// The organisations an account belongs to that are in good standing (not suspended or blacklisted).
+pub async fn active_memberships(db: &Db, account: &str) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT m.org_id FROM id_memberships m JOIN id_organisations o ON o.id = m.org_id \
+         WHERE m.account_id = $1 AND o.status = 'active' ORDER BY m.org_id",
+    )
+    .bind(account.to_owned())
+    .fetch_all(db.pool())
+    .await?;
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
@@ -773,6 +777,15 @@ pub async fn doctors_with_status(db: &Db, status: &str) -> Result<Vec<DoctorRow>
 }
 
 // ---- sanctions
+
+/// Is this account or organisation under a sanction in force?
+pub async fn under_sanction(db: &Db, target: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT COUNT(*) FROM id_sanctions WHERE target = $1 AND lifted_ms IS NULL")
+        .bind(target.to_owned())
+        .fetch_one(db.pool())
+        .await?;
+    Ok(row.try_get::<i64, _>(0)? > 0)
+}
 
 pub async fn sanctions(db: &Db, active_only: bool) -> Result<Vec<SanctionRow>> {
     let sql = format!(

@@ -87,10 +87,34 @@ pub fn see_other(to: &str) -> Response {
         .into_response()
 }
 
-fn with_session_cookie(mut resp: Response, cookie: &str, max_age: Option<i64>, secure: bool) -> Response {
+/// Start a session for `account` (ending the one the request presented) and hand `respond` its
+/// CSRF token to build the response, which then sets the session cookie.
+async fn with_new_session(
+    s: &AppState,
+    ext: &Extensions,
+    headers: &HeaderMap,
+    account: &str,
+    mfa_ok: bool,
+    respond: impl FnOnce(&str) -> Response,
+) -> Response {
+    let old = csrf::cookie_value(headers, SESSION_COOKIE);
+    let session = match s.identity.start_session(account, mfa_ok, old.as_deref()).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(error = %e, "session start failed");
+            return crate::ui::internal_error_page();
+        }
+    };
+    let max_age = (s.identity.settings().session_minutes * 60) as i64;
+    let mut resp = respond(&session.csrf);
     resp.headers_mut().append(
         SET_COOKIE,
-        csrf::set_cookie(SESSION_COOKIE, cookie, max_age, secure),
+        csrf::set_cookie(
+            SESSION_COOKIE,
+            &session.cookie,
+            Some(max_age),
+            csrf::CookieSecurity::of(ext),
+        ),
     );
     resp
 }
@@ -457,28 +481,19 @@ async fn signup(
             return signup_view(&s, ctx, f, errors, msg).await;
         }
     };
-    start(&s, &ctx, &ext, &headers, &id, !role.is_staff(), role.as_str()).await
+    start(&s, &ext, &headers, &id, !role.is_staff(), role.as_str()).await
 }
 
 /// Start a session for `account` (ending the one presented) and go on: home when signed in,
 /// else to the second factor (or its enrolment).
 async fn start(
     s: &AppState,
-    ctx: &PageCtx,
     ext: &Extensions,
     headers: &HeaderMap,
     account: &str,
     mfa_ok: bool,
     role: &str,
 ) -> Response {
-    let old = csrf::cookie_value(headers, SESSION_COOKIE);
-    let session = match s.identity.start_session(account, mfa_ok, old.as_deref()).await {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::error!(error = %e, "session start failed");
-            return crate::ui::internal_error_page();
-        }
-    };
     let next = if mfa_ok {
         home_of(role).to_owned()
     } else {
@@ -487,10 +502,7 @@ async fn start(
             _ => TOTP_ENROL.to_owned(),
         }
     };
-    let _ = ctx;
-    let secure = ext.get::<csrf::CookieSecurity>().copied().unwrap_or_default().0;
-    let max_age = (s.identity.settings().session_minutes * 60) as i64;
-    with_session_cookie(see_other(&next), &session.cookie, Some(max_age), secure)
+    with_new_session(s, ext, headers, account, mfa_ok, |_| see_other(&next)).await
 }
 
 // ---- login
@@ -541,10 +553,10 @@ async fn login(
     let (status, key) = match s.identity.login(&f.login, &f.password).await {
         Ok(LoginStep::Done(id)) => {
             let role = s.identity.account(&id).await.map(|a| a.role).unwrap_or_default();
-            return start(&s, &ctx, &ext, &headers, &id, true, &role).await;
+            return start(&s, &ext, &headers, &id, true, &role).await;
         }
         Ok(LoginStep::SecondFactor { account, .. }) => {
-            return start(&s, &ctx, &ext, &headers, &account, false, "").await;
+            return start(&s, &ext, &headers, &account, false, "").await;
         }
         Err(IdentityError::BadCredentials) => (StatusCode::UNAUTHORIZED, "login-bad-credentials"),
         Err(IdentityError::Locked) => (StatusCode::TOO_MANY_REQUESTS, "login-locked"),
@@ -690,26 +702,12 @@ async fn second_factor(
     };
     match s.identity.second_factor(&info.account.id, &f.code).await {
         Ok(codes) => {
-            let old = csrf::cookie_value(&headers, SESSION_COOKIE);
-            let session = match s
-                .identity
-                .start_session(&info.account.id, true, old.as_deref())
-                .await
-            {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::error!(error = %e, "session start failed");
-                    return crate::ui::internal_error_page();
-                }
-            };
-            let secure = ext.get::<csrf::CookieSecurity>().copied().unwrap_or_default().0;
-            let max_age = (s.identity.settings().session_minutes * 60) as i64;
             let next = home_of(&info.account.role).to_owned();
-            let resp = match codes {
+            with_new_session(&s, &ext, &headers, &info.account.id, true, |csrf| match codes {
                 Some(codes) => {
                     // The page is rendered for the new session: its forms carry the new CSRF token.
                     let mut ctx = ctx;
-                    ctx.csrf = session.csrf.clone();
+                    ctx.csrf = csrf.to_owned();
                     ctx.user = Some(UserNav::new(
                         info.account.display_name.clone(),
                         info.account.role.clone(),
@@ -717,8 +715,8 @@ async fn second_factor(
                     render(&RecoveryPage { ctx, codes, next })
                 }
                 None => see_other(&next),
-            };
-            with_session_cookie(resp, &session.cookie, Some(max_age), secure)
+            })
+            .await
         }
         Err(IdentityError::Locked) => retry(ctx, StatusCode::TOO_MANY_REQUESTS, "login-locked").await,
         Err(IdentityError::Suspended) => retry(ctx, StatusCode::FORBIDDEN, "login-suspended").await,
@@ -750,6 +748,10 @@ async fn logout(
     {
         tracing::error!(error = %e, "sign-out failed");
     }
-    let secure = ext.get::<csrf::CookieSecurity>().copied().unwrap_or_default().0;
-    with_session_cookie(see_other(paths::HOME), "", Some(0), secure)
+    let mut resp = see_other(paths::HOME);
+    resp.headers_mut().append(
+        SET_COOKIE,
+        csrf::set_cookie(SESSION_COOKIE, "", Some(0), csrf::CookieSecurity::of(&ext)),
+    );
+    resp
 }

@@ -268,10 +268,7 @@ impl From<tianping_service::identity::IdentityError> for ApiError {
     fn from(e: tianping_service::identity::IdentityError) -> Self {
         use tianping_service::identity::IdentityError as E;
         match e {
-            E::Invalid(p) => ApiError::InvalidField {
-                code: p.code(),
-                detail: p.to_string(),
-            },
+            E::Invalid(p) => p.into(),
             E::Consent(c) => ApiError::InvalidField {
                 code: c.code(),
                 detail: c.to_string(),
@@ -297,6 +294,16 @@ impl From<tianping_service::identity::IdentityError> for ApiError {
                 tracing::error!(%detail, "identity storage failure");
                 ApiError::Internal
             }
+        }
+    }
+}
+
+/// A value that did not parse (a resident ID, a role, a category, …): its own stable code.
+impl From<tianping_identity::ids::ParseError> for ApiError {
+    fn from(e: tianping_identity::ids::ParseError) -> Self {
+        ApiError::InvalidField {
+            code: e.code(),
+            detail: e.to_string(),
         }
     }
 }

@@ -94,9 +94,10 @@ pub const SESSION_COOKIE: &str = "tp_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// Whoever calls the API: an integration's bearer token, or a person signed in with a session
-/// cookie (second factor given where the role needs it). Handlers say which kinds of caller a
-/// route admits with [`Caller::integration`] / [`Caller::person`]; reads of protected data then
-/// still pass the access decision point with [`Caller::principal`].
+/// cookie (second factor given where the role needs it). Extracting it applies the route's [`Gate`]
+/// (from [`gate_for`]), so a handler that takes a `Caller` — even as `_caller`, only for the gate —
+/// runs only for callers the gate admits; reads of protected data then still pass the access
+/// decision point with [`Caller::principal`].
 pub enum Caller {
     Token(ApiClient, Principal),
     Person(Box<SessionInfo>, Principal),

@@ -70,7 +70,6 @@ fn purpose(q: &PurposeQuery) -> Result<Purpose, ApiError> {
 
 /// Read a record: the decision point decides (and records) first; the vault opens under its permit.
 async fn open(s: &AppState, caller: &Caller, id: &str, q: &PurposeQuery) -> Result<Opened, ApiError> {
-    caller.either(Scope::RecordsRead, &[])?;
     let purpose = purpose(q)?;
     let permit = s
         .identity
@@ -259,10 +258,9 @@ pub async fn begin_upload(
     responses((status = 200, body = UploadResponse), (status = 404, body = Problem, content_type = "application/problem+json")))]
 pub async fn upload_status(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    caller.integration(Scope::EventsWrite)?;
     Ok(upload_response(StatusCode::OK, s.vault.upload_status(&id).await?))
 }
 
@@ -276,12 +274,11 @@ pub async fn upload_status(
         (status = 409, description = "wrong offset", body = Problem, content_type = "application/problem+json")))]
 pub async fn append_upload(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Caller,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    caller.integration(Scope::EventsWrite)?;
     let offset = headers
         .get("upload-offset")
         .and_then(|v| v.to_str().ok())
@@ -303,10 +300,9 @@ pub async fn append_upload(
         (status = 409, body = Problem, content_type = "application/problem+json")))]
 pub async fn complete_upload(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, axum::Json<AppendResponse>), ApiError> {
-    caller.integration(Scope::EventsWrite)?;
     let receipt = s.vault.complete_upload(&id).await?;
     Ok((StatusCode::CREATED, axum::Json(receipt_response(receipt))))
 }
@@ -321,7 +317,6 @@ pub async fn export_subject(
     ApiPath(subject): ApiPath<String>,
     ApiQuery(q): ApiQuery<PurposeQuery>,
 ) -> Result<axum::Json<SubjectExport>, ApiError> {
-    caller.either(Scope::RecordsRead, &[])?;
     let purpose = purpose(&q)?;
     let permit = s
         .identity
@@ -353,10 +348,6 @@ pub async fn request_erasure(
     ApiPath(subject): ApiPath<String>,
     ApiJson(req): ApiJson<ErasureRequest>,
 ) -> Result<axum::Json<ErasureResponse>, ApiError> {
-    caller.either(
-        Scope::LifecycleManage,
-        &[Role::Patient, Role::Guardian, Role::Operator],
-    )?;
     own_subject_or_operator(&caller, &subject)?;
     let actor = actor(&caller);
     let r = s.vault.request_erasure(&subject, &req.reason, &actor).await?;
@@ -389,7 +380,6 @@ pub async fn place_hold(
     caller: Caller,
     ApiJson(req): ApiJson<HoldRequestBody>,
 ) -> Result<(StatusCode, axum::Json<HoldResponse>), ApiError> {
-    caller.either(Scope::HoldsManage, &[Role::Operator, Role::Regulator])?;
     let actor = actor(&caller);
     let scope = match req.scope.as_str() {
         "subject" => HoldRequest::Subject(&req.target),
@@ -422,9 +412,8 @@ pub struct HoldView {
     responses((status = 200, body = Vec<HoldView>)))]
 pub async fn list_holds(
     State(s): State<AppState>,
-    caller: Caller,
+    _caller: Caller,
 ) -> Result<axum::Json<Vec<HoldView>>, ApiError> {
-    caller.either(Scope::HoldsManage, &[Role::Operator, Role::Regulator])?;
     Ok(axum::Json(
         s.vault
             .holds()
@@ -451,7 +440,6 @@ pub async fn release_hold(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.either(Scope::HoldsManage, &[Role::Operator, Role::Regulator])?;
     let actor = actor(&caller);
     s.vault.release_hold(&id, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -473,7 +461,6 @@ pub async fn close_consultation(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<CloseRequest>,
 ) -> Result<StatusCode, ApiError> {
-    caller.integration(Scope::LifecycleManage).map(|_| ())?;
     let actor = actor(&caller);
     s.vault.close_consultation(&id, req.ended_at_ms, &actor).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -494,7 +481,6 @@ pub async fn run_retention(
     caller: Caller,
     ApiJson(req): ApiJson<RetentionRunRequest>,
 ) -> Result<axum::Json<tianping_service::vault::RetentionReport>, ApiError> {
-    caller.either(Scope::LifecycleManage, &[Role::Operator])?;
     let actor = actor(&caller);
     let now = tianping_service::log::now_ms() as i64;
     Ok(axum::Json(s.vault.run_retention(now, req.dry_run, &actor).await?))
@@ -528,7 +514,6 @@ pub async fn shred(
     caller: Caller,
     ApiJson(req): ApiJson<ShredRequest>,
 ) -> Result<axum::Json<ShredResponse>, ApiError> {
-    caller.either(Scope::LifecycleManage, &[Role::Operator])?;
     let actor = actor(&caller);
     let scope = match (&req.record, &req.subject) {
         (Some(r), None) => ShredScope::Record(r),

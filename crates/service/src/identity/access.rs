@@ -83,7 +83,8 @@ pub fn category_of_kind(kind: &str) -> DataCategory {
     }
 }
 
-fn consent_of(r: &rows::ConsentRow) -> Option<Consent> {
+/// A stored consent as the rules see it; `None` for a row whose codes this version does not know.
+pub(super) fn consent_of(r: &rows::ConsentRow) -> Option<Consent> {
     Some(Consent {
         id: r.id.clone(),
         subject: r.subject_id.clone(),
@@ -115,15 +116,7 @@ impl Identity {
             name: a.display_name.clone(),
             role,
             // Only organisations in good standing: a sanctioned organisation's consents stop working.
-            orgs: {
-                let mut active = Vec::new();
-                for o in rows::memberships(db, &a.id).await? {
-                    if rows::org(db, &o).await?.is_some_and(|r| r.status == "active") {
-                        active.push(o);
-                    }
-                }
-                active
-            },
+            orgs: rows::active_memberships(db, &a.id).await?,
             guardian_of: rows::wards(db, &a.id).await?,
             verified_doctor,
             suspended: a.status != "active",
@@ -256,10 +249,7 @@ impl Identity {
         {
             return Ok(true);
         }
-        Ok(rows::sanctions(self.db(), true)
-            .await?
-            .iter()
-            .any(|s| s.target == account))
+        Ok(rows::under_sanction(self.db(), account).await?)
     }
 
     /// Decide (and record) whether `who` may see the identity data of the person with account

@@ -94,32 +94,28 @@ impl Identity {
         let _one = self.inner.notices.lock().await;
         if rows::current_notices(self.db()).await?.is_empty() {
             for n in default_notices() {
-                self.publish_locked(&n, "system").await?;
+                self.publish_locked(n, "system").await?;
             }
         }
         Ok(rows::current_notices(self.db()).await?)
     }
 
-    /// Publish a notice version: its exact text is committed to the log (the entry's content is
-    /// the notice; the row keeps a digest of the canonical encoding). Versions count up from 1.
-    pub async fn publish_notice(&self, n: &Notice, by: &str) -> Result<NoticeRow> {
+    /// Publish the next version of notice `n.id` (`n.version` is set here, under the lock): its
+    /// exact text is committed to the log (the entry's content is the notice; the row keeps a digest
+    /// of the canonical encoding). Versions count up from 1.
+    pub async fn publish_notice(&self, n: Notice, by: &str) -> Result<Notice> {
         let _one = self.inner.notices.lock().await;
         self.publish_locked(n, by).await
     }
 
-    async fn publish_locked(&self, n: &Notice, by: &str) -> Result<NoticeRow> {
+    async fn publish_locked(&self, mut n: Notice, by: &str) -> Result<Notice> {
         let current = rows::current_notices(self.db())
             .await?
             .into_iter()
             .find(|r| r.id == n.id)
             .map_or(0, |r| r.version);
-        if i64::from(n.version) != current + 1 {
-            return Err(IdentityError::BadRequest(format!(
-                "notice {} is at version {current}; the next version is {}",
-                n.id,
-                current + 1
-            )));
-        }
+        n.version =
+            u32::try_from(current + 1).map_err(|_| IdentityError::Storage("notice version".into()))?;
         if n.categories.is_empty() || n.text_zh.trim().is_empty() || n.text_en.trim().is_empty() {
             return Err(IdentityError::BadRequest(
                 "a notice names at least one category and has both texts".into(),
@@ -148,10 +144,10 @@ impl Identity {
             "consent.notice",
             by,
             &content,
-            vec![Effect::Identity(IdentityEffect::Notice(row.clone()))],
+            vec![Effect::Identity(IdentityEffect::Notice(row))],
         )
         .await?;
-        Ok(row)
+        Ok(n)
     }
 
     pub async fn notices(&self) -> Result<Vec<Notice>> {
@@ -297,19 +293,8 @@ impl Identity {
         let notice = rows::notice(self.db(), &c.notice_id, c.notice_version)
             .await?
             .ok_or(IdentityError::NotFound)?;
-        let consent = rules::Consent {
-            id: c.id.clone(),
-            subject: c.subject_id.clone(),
-            granted_by: c.granted_by.clone(),
-            by_guardian: c.by_guardian,
-            notice_id: c.notice_id.clone(),
-            notice_version: u32::try_from(c.notice_version).unwrap_or(0),
-            purpose: c.purpose.parse()?,
-            category: c.category.parse()?,
-            recipient: c.recipient.clone(),
-            granted_ms: u64::try_from(c.granted_ms).unwrap_or(0),
-            withdrawn_ms: c.withdrawn_ms.and_then(|m| u64::try_from(m).ok()),
-        };
+        let consent = super::access::consent_of(c)
+            .ok_or_else(|| IdentityError::Storage(format!("consent {} has unknown codes", c.id)))?;
         Ok(fhir::consent_resource(
             &consent,
             &notice_of(&notice)?,

@@ -149,8 +149,9 @@ pub struct Enrolment {
     pub uri: Zeroizing<String>,
 }
 
-fn session_hash(cookie: &str) -> Vec<u8> {
-    Sha256::digest(cookie.as_bytes()).to_vec()
+/// What is stored for a secret the server only needs to recognise (session ids, recovery codes).
+fn sha256(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
 }
 
 fn new_id() -> String {
@@ -526,7 +527,7 @@ impl Identity {
         }
         if a.totp_enabled
             && let Some(norm) = recovery::normalise_recovery_code(code)
-            && rows::use_recovery_code(&self.inner.db, account, &session_hash(&norm), now as i64).await?
+            && rows::use_recovery_code(&self.inner.db, account, &sha256(&norm), now as i64).await?
         {
             rows::login_succeeded(&self.inner.db, account).await?;
             return Ok(None);
@@ -556,9 +557,9 @@ impl Identity {
         };
         let mut tx = self.inner.db.begin().await?;
         if let Some(old) = replacing {
-            rows::delete_session(&mut tx, &session_hash(old)).await?;
+            rows::delete_session(&mut tx, &sha256(old)).await?;
         }
-        rows::insert_session(&mut tx, &session_hash(&cookie), &row, now).await?;
+        rows::insert_session(&mut tx, &sha256(&cookie), &row, now).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(NewSession { cookie, csrf })
     }
@@ -569,7 +570,7 @@ impl Identity {
         if cookie.len() != 64 || !cookie.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
-        let Some(s) = rows::session(&self.inner.db, &session_hash(cookie), now_ms() as i64).await? else {
+        let Some(s) = rows::session(&self.inner.db, &sha256(cookie), now_ms() as i64).await? else {
             return Ok(None);
         };
         let account = self.account(&s.account_id).await?;
@@ -585,7 +586,7 @@ impl Identity {
 
     pub async fn end_session(&self, cookie: &str) -> Result<()> {
         let mut tx = self.inner.db.begin().await?;
-        rows::delete_session(&mut tx, &session_hash(cookie)).await?;
+        rows::delete_session(&mut tx, &sha256(cookie)).await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
@@ -597,7 +598,7 @@ fn new_recovery_codes() -> (Vec<String>, Vec<Vec<u8>>) {
         .map(|_| {
             let code = recovery::format_recovery_code(&random_bytes::<7>());
             let norm = recovery::normalise_recovery_code(&code).unwrap_or_else(|| code.clone());
-            let hash = session_hash(&norm);
+            let hash = sha256(&norm);
             (code, hash)
         })
         .unzip()

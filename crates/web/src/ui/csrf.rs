@@ -34,6 +34,13 @@ pub struct AnonCsrf(pub String);
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CookieSecurity(pub bool);
 
+impl CookieSecurity {
+    /// Whether this request's cookies get `Secure`.
+    pub fn of(extensions: &axum::http::Extensions) -> bool {
+        extensions.get::<CookieSecurity>().copied().unwrap_or_default().0
+    }
+}
+
 /// A fresh token: 32 random bytes as 64 lowercase hex digits.
 pub fn new_token() -> String {
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
@@ -136,12 +143,7 @@ pub fn check(extensions: &axum::http::Extensions, headers: &HeaderMap, given: &s
 /// ([`check`] reads the cookie that came with the request, never the token made here).
 pub async fn ensure_csrf_cookie(mut req: Request, next: Next) -> Response {
     let existing = cookie_value(req.headers(), CSRF_COOKIE).filter(|t| is_token(t));
-    let secure = req
-        .extensions()
-        .get::<CookieSecurity>()
-        .copied()
-        .unwrap_or_default()
-        .0;
+    let secure = CookieSecurity::of(req.extensions());
     let (token, fresh) = match existing {
         Some(t) => (t, false),
         None => (new_token(), true),

@@ -202,11 +202,7 @@ async fn switch_language(
             ErrorKey::LANG_INPUT,
         );
     };
-    let secure = extensions
-        .get::<csrf::CookieSecurity>()
-        .copied()
-        .unwrap_or_default()
-        .0;
+    let secure = csrf::CookieSecurity::of(&extensions);
     let cookie = csrf::set_cookie(LANG_COOKIE, locale.tag(), Some(LANG_COOKIE_MAX_AGE), secure);
     (
         StatusCode::SEE_OTHER,

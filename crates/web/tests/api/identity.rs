@@ -24,7 +24,12 @@ struct Browser {
 
 /// A valid resident ID for test person `n` (the check character computed as GB 11643 says).
 fn resident_id(n: u32) -> String {
-    let first17 = format!("110101199003{:02}{:03}", 1 + n % 28, n % 1000);
+    resident_id_born(&format!("199003{:02}", 1 + n % 28), n)
+}
+
+/// A valid resident ID of someone born on `yyyymmdd`.
+fn resident_id_born(yyyymmdd: &str, n: u32) -> String {
+    let first17 = format!("110101{yyyymmdd}{:03}", n % 1000);
     let check = tianping_identity::ids::ResidentId::check_character(&first17).unwrap();
     format!("{first17}{check}")
 }
@@ -279,6 +284,16 @@ async fn staff(server: &Server, role: Role, login: &str, orgs: Vec<String>) -> S
         .unwrap()
 }
 
+async fn org(server: &Server, name: &str, kind: OrgKind) -> tianping_store::identity::OrgRow {
+    server.identity.create_org(name, kind).await.unwrap()
+}
+
+/// An operator's account, signed in (password and TOTP enrolment).
+async fn operator(server: &Server, login: &str) -> Browser {
+    staff(server, Role::Operator, login, vec![]).await;
+    staff_browser(server, login).await
+}
+
 /// A signed-in browser for a staff account: password, then TOTP enrolment.
 async fn staff_browser(server: &Server, login: &str) -> Browser {
     let mut b = Browser::new(server);
@@ -304,11 +319,7 @@ async fn partner_record(server: &Server, subject: &str, kind: &str) -> String {
 async fn consent_decides_access_and_the_patient_sees_every_decision() {
     for db in TestDb::all().await {
         let server = Server::start(&db, "intl").await;
-        let hospital = server
-            .identity
-            .create_org("第一人民医院互联网医院", OrgKind::InternetHospital)
-            .await
-            .unwrap();
+        let hospital = org(&server, "第一人民医院互联网医院", OrgKind::InternetHospital).await;
         staff(&server, Role::Operator, "ops", vec![]).await;
 
         // A doctor signs up; until verified, no access.
@@ -533,20 +544,11 @@ async fn consent_decides_access_and_the_patient_sees_every_decision() {
 async fn a_child_under_14_needs_the_guardian_who_consents_for_them() {
     let db = TestDb::sqlite();
     let server = Server::start(&db, "intl").await;
-    let hospital = server
-        .identity
-        .create_org("儿童医院", OrgKind::MedicalInstitution)
-        .await
-        .unwrap();
-    staff(&server, Role::Operator, "ops.g", vec![]).await;
-    let mut ops = staff_browser(&server, "ops.g").await;
+    let hospital = org(&server, "儿童医院", OrgKind::MedicalInstitution).await;
+    let mut ops = operator(&server, "ops.g").await;
     // A child born in 2016 (the sign-up is done by the family), and the mother as guardian.
     let mut child = Browser::new(&server);
-    let child_id = {
-        let first17 = "11010120160505123";
-        let check = tianping_identity::ids::ResidentId::check_character(first17).unwrap();
-        format!("{first17}{check}")
-    };
+    let child_id = resident_id_born("20160505", 123);
     let (status, location, body) = child
         .submit(
             "/signup",
@@ -626,13 +628,8 @@ async fn a_child_under_14_needs_the_guardian_who_consents_for_them() {
 async fn a_changed_notice_must_be_read_again_before_consenting() {
     let db = TestDb::sqlite();
     let server = Server::start(&db, "intl").await;
-    let hospital = server
-        .identity
-        .create_org("新华医院", OrgKind::MedicalInstitution)
-        .await
-        .unwrap();
-    staff(&server, Role::Operator, "ops.n", vec![]).await;
-    let mut ops = staff_browser(&server, "ops.n").await;
+    let hospital = org(&server, "新华医院", OrgKind::MedicalInstitution).await;
+    let mut ops = operator(&server, "ops.n").await;
     let mut patient = Browser::new(&server);
     patient.sign_up("patient", "he.ping", 8, None).await;
     let (_, notices) = patient.api(Method::GET, "/api/v1/identity/notices", None).await;
@@ -752,13 +749,8 @@ async fn a_session_id_planted_before_login_gains_nothing() {
 async fn every_state_changing_form_and_cookie_call_needs_its_csrf_token() {
     let db = TestDb::sqlite();
     let server = Server::start(&db, "intl").await;
-    let org = server
-        .identity
-        .create_org("仁心医院", OrgKind::MedicalInstitution)
-        .await
-        .unwrap();
-    staff(&server, Role::Operator, "ops.csrf", vec![]).await;
-    let mut ops = staff_browser(&server, "ops.csrf").await;
+    let org = org(&server, "仁心医院", OrgKind::MedicalInstitution).await;
+    let mut ops = operator(&server, "ops.csrf").await;
     let mut patient = Browser::new(&server);
     patient.sign_up("patient", "qian.yu", 5, None).await;
     let mut doctor = Browser::new(&server);
@@ -823,11 +815,7 @@ async fn every_state_changing_form_and_cookie_call_needs_its_csrf_token() {
 async fn a_blacklisted_doctor_is_out_at_once_and_cannot_come_back() {
     for db in TestDb::all().await {
         let server = Server::start(&db, "intl").await;
-        let hospital = server
-            .identity
-            .create_org("康宁医院", OrgKind::MedicalInstitution)
-            .await
-            .unwrap();
+        let hospital = org(&server, "康宁医院", OrgKind::MedicalInstitution).await;
         staff(&server, Role::Operator, "ops.bl", vec![]).await;
         let mut doctor = Browser::new(&server);
         doctor.sign_up("doctor", "dr.bad", 6, Some(&hospital.id)).await;
@@ -951,11 +939,7 @@ async fn a_blacklisted_doctor_is_out_at_once_and_cannot_come_back() {
 async fn authorisation_matrix_covers_every_route_and_role() {
     let db = TestDb::sqlite();
     let server = Server::start(&db, "intl").await;
-    let org = server
-        .identity
-        .create_org("矩阵医院", OrgKind::InternetHospital)
-        .await
-        .unwrap();
+    let org = org(&server, "矩阵医院", OrgKind::InternetHospital).await;
     // One signed-in browser per person role; the integration is the server's bearer token.
     let mut browsers: Vec<(Role, Browser)> = Vec::new();
     for (i, role) in Role::ALL.into_iter().enumerate() {
@@ -1184,8 +1168,7 @@ async fn random_requests_to_every_route_get_a_4xx_problem_not_a_5xx() {
     use proptest::test_runner::{Config, TestRunner};
     let db = TestDb::sqlite();
     let server = Server::start(&db, "intl").await;
-    staff(&server, Role::Operator, "ops.fuzz", vec![]).await;
-    let mut ops = staff_browser(&server, "ops.fuzz").await;
+    let mut ops = operator(&server, "ops.fuzz").await;
     let doc: Value = serde_json::from_str(&tianping_web::openapi::document()).unwrap();
     let mut routes: Vec<(String, String)> = Vec::new();
     for (path, methods) in doc["paths"].as_object().unwrap() {
