@@ -65,12 +65,14 @@ pub struct HttpArgs {
 }
 
 /// The running in-process server.
-struct Server {
+pub(crate) struct Server {
+    /// Base URL (`http://addr`).
+    pub base: String,
     /// Full URL of the append endpoint.
     url: String,
-    token: String,
-    backend: &'static str,
-    suite: &'static str,
+    pub token: String,
+    pub backend: &'static str,
+    pub suite: &'static str,
     stop: oneshot::Sender<()>,
     /// Resolves to the log size after shutdown.
     thread: std::thread::JoinHandle<anyhow::Result<u64>>,
@@ -78,15 +80,45 @@ struct Server {
 
 /// What the server thread reports once it accepts connections.
 struct Ready {
-    url: String,
+    base: String,
     token: String,
     backend: &'static str,
     suite: &'static str,
 }
 
+/// How the in-process server is started.
+pub(crate) struct ServerOpts {
+    pub database_url: Option<String>,
+    pub suite: String,
+    pub listen: String,
+    pub tmp_dir: Option<PathBuf>,
+    pub threads: usize,
+}
+
+/// Prepares the freshly opened node for the load; returns the API token the load generator uses.
+pub(crate) type Prepare = Box<
+    dyn for<'a> FnOnce(
+            &'a Node,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = anyhow::Result<String>> + Send + 'a>,
+        > + Send,
+>;
+
+/// The plain benchmark's preparation: one API token with every scope.
+fn plain_token() -> Prepare {
+    Box::new(|node: &Node| {
+        Box::pin(async move {
+            let token = tokens::create(&node.db, TOKEN_NAME)
+                .await
+                .context("creating the API token")?;
+            Ok(token.as_str().to_owned())
+        })
+    })
+}
+
 impl Server {
     /// Stop accepting, finish requests in flight, drain the sequencer; returns the log size.
-    async fn stop(self) -> anyhow::Result<u64> {
+    pub(crate) async fn stop(self) -> anyhow::Result<u64> {
         let _ = self.stop.send(());
         let thread = self.thread;
         tokio::task::spawn_blocking(move || thread.join())
@@ -96,14 +128,25 @@ impl Server {
 }
 
 async fn start_server(args: &HttpArgs) -> anyhow::Result<Server> {
-    anyhow::ensure!(args.server_threads > 0, "--server-threads must be at least 1");
+    start_in_process(
+        ServerOpts {
+            database_url: args.database_url.clone(),
+            suite: args.suite.clone(),
+            listen: args.listen.clone(),
+            tmp_dir: args.tmp_dir.clone(),
+            threads: args.server_threads,
+        },
+        plain_token(),
+    )
+    .await
+}
+
+/// Start a server on its own runtime and OS thread, prepared by `prepare`.
+pub(crate) async fn start_in_process(opts: ServerOpts, prepare: Prepare) -> anyhow::Result<Server> {
+    anyhow::ensure!(opts.threads > 0, "--server-threads must be at least 1");
     let (ready_tx, ready_rx) = oneshot::channel();
     let (stop_tx, stop_rx) = oneshot::channel();
-    let threads = args.server_threads;
-    let database_url = args.database_url.clone();
-    let suite = args.suite.clone();
-    let listen = args.listen.clone();
-    let tmp_dir = args.tmp_dir.clone();
+    let threads = opts.threads;
     let thread = std::thread::Builder::new()
         .name("bench-server".into())
         .spawn(move || {
@@ -113,19 +156,13 @@ async fn start_server(args: &HttpArgs) -> anyhow::Result<Server> {
                 .enable_all()
                 .build()
                 .context("building the server runtime")?;
-            rt.block_on(server_main(
-                database_url,
-                suite,
-                listen,
-                tmp_dir,
-                ready_tx,
-                stop_rx,
-            ))
+            rt.block_on(server_main(opts, prepare, ready_tx, stop_rx))
         })
         .context("spawning the server thread")?;
     match ready_rx.await {
         Ok(Ok(ready)) => Ok(Server {
-            url: ready.url,
+            url: format!("{}{APPEND_PATH}", ready.base),
+            base: ready.base,
             token: ready.token,
             backend: ready.backend,
             suite: ready.suite,
@@ -144,28 +181,24 @@ async fn start_server(args: &HttpArgs) -> anyhow::Result<Server> {
 /// Body of the server thread: open the node in a fresh data directory, create a token, serve
 /// until told to stop.
 async fn server_main(
-    database_url: Option<String>,
-    suite: String,
-    listen: String,
-    tmp_dir: Option<PathBuf>,
+    opts: ServerOpts,
+    prepare: Prepare,
     ready: oneshot::Sender<anyhow::Result<Ready>>,
     stop: oneshot::Receiver<()>,
 ) -> anyhow::Result<u64> {
     let setup = async {
-        let data_dir = temp_data_dir(tmp_dir.as_deref())?;
+        let data_dir = temp_data_dir(opts.tmp_dir.as_deref())?;
         let mut settings = Settings::load(None, Some(data_dir.path())).context("loading settings")?;
-        if let Some(url) = database_url {
+        if let Some(url) = opts.database_url {
             settings.database_url = url;
         }
-        settings.log.suite = suite;
+        settings.log.suite = opts.suite;
         let max_content = settings.log.max_content_bytes;
         let node = Node::open(settings).await.context("opening the node")?;
-        let token = tokens::create(&node.db, TOKEN_NAME)
+        let token = prepare(&node).await?;
+        let listener = tokio::net::TcpListener::bind(&opts.listen)
             .await
-            .context("creating the API token")?;
-        let listener = tokio::net::TcpListener::bind(&listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
+            .with_context(|| format!("binding {}", opts.listen))?;
         eprintln!(
             "server: backend {}, suite {}, data dir {}, log starts at {} entries",
             node.db.backend().name(),
@@ -174,8 +207,8 @@ async fn server_main(
             node.log.head().size
         );
         let ready = Ready {
-            url: format!("http://{}{APPEND_PATH}", listener.local_addr()?),
-            token: token.as_str().to_owned(),
+            base: format!("http://{}", listener.local_addr()?),
+            token,
             backend: node.db.backend().name(),
             suite: node.log.suite().name(),
         };
@@ -192,11 +225,12 @@ async fn server_main(
         log,
         vault,
         identity,
+        care,
         sequencer,
         db,
         ..
     } = node;
-    let state = AppState::new(vault, identity, db.clone(), max_content);
+    let state = AppState::new(vault, identity, care, db.clone(), max_content);
     let _ = ready.send(Ok(info));
     let shutdown = async {
         let _ = stop.await;

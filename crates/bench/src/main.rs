@@ -4,6 +4,7 @@
 
 mod common;
 mod http_bench;
+mod ingest_bench;
 mod log_bench;
 mod vault_bench;
 
@@ -24,6 +25,8 @@ enum Command {
     Log(log_bench::LogArgs),
     /// Appends through the HTTP API on loopback against an in-process server.
     Http(http_bench::HttpArgs),
+    /// Consultation events from the partner simulator through the batch HTTP API, and the rules alone.
+    Ingest(ingest_bench::IngestArgs),
     /// Encrypted records (1 KiB, concurrent writers) and a streamed large recording through the
     /// vault.
     Vault(vault_bench::VaultArgs),
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Log(args) => runtime(cores()).and_then(|rt| rt.block_on(log_bench::run(args))),
+        Command::Ingest(args) => runtime(cores()).and_then(|rt| rt.block_on(ingest_bench::run(args))),
         Command::Vault(args) => runtime(cores()).and_then(|rt| rt.block_on(vault_bench::run(args))),
         Command::Http(args) => {
             let workers = match args.client_threads {

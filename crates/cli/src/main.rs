@@ -490,6 +490,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let state = AppState::new(
         node.vault.clone(),
         node.identity.clone(),
+        node.care.clone(),
         node.db.clone(),
         max_content,
     );
@@ -497,6 +498,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         log,
         vault,
         identity,
+        care,
         sequencer,
         db,
         _writer_lock,
@@ -506,7 +508,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     drop::<Log>(log);
     drop(vault);
     drop(identity);
+    // The duty clock escalates overdue red-flag alerts while the server runs.
+    let duty_clock = tokio::spawn(care.run_duty_clock());
     tianping_web::serve(listener, metrics, state, shutdown_signal()).await?;
+    duty_clock.abort();
+    let _ = duty_clock.await;
     // The router and its state are gone: the sequencer drains what was queued, then stops.
     sequencer.join().await;
     db.close().await;

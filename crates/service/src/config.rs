@@ -20,6 +20,22 @@ pub struct Settings {
     pub log: LogSettings,
     pub vault: VaultSettings,
     pub identity: IdentitySettings,
+    pub care: CareSettings,
+}
+
+/// Online care: ingestion, compliance rules, the duty queue.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CareSettings {
+    /// A TOML rule book replacing the compiled-in one (`crates/care/rules/cn.toml`); empty: the default.
+    pub rules_file: String,
+    /// First-visit pilots (IDM-17) added to every rule set: `[[care.first_visit_pilots]]` with
+    /// `jurisdiction` and `department`.
+    pub first_visit_pilots: Vec<tianping_care::rules::Pilot>,
+    /// Most events in one batch request.
+    pub max_batch_events: usize,
+    /// How often the duty clock looks for alerts past their acknowledgement deadline, in seconds.
+    pub duty_clock_seconds: u64,
 }
 
 /// Accounts, sessions and login protection.
@@ -107,6 +123,12 @@ lockout_minutes = 15
 secure_cookies = false
 totp_issuer = "Tianping"
 verification_days = 1095
+
+[care]
+rules_file = ""
+first_visit_pilots = []
+max_batch_events = 1000
+duty_clock_seconds = 30
 
 [log]
 origin = "tianping.localhost/log"

@@ -2,6 +2,7 @@
 //! API tokens. Everything here is usable as a library (the benchmarks use it so) and knows nothing
 //! of HTTP.
 
+pub mod care;
 pub mod config;
 pub mod identity;
 pub mod keys;
@@ -24,6 +25,7 @@ pub struct Node {
     pub log: log::Log,
     pub vault: vault::Vault,
     pub identity: identity::Identity,
+    pub care: care::Care,
     pub keyring: std::sync::Arc<vault::LocalKeyring>,
     pub sequencer: log::SequencerHandle,
     /// Whether this start generated the log's keys.
@@ -110,7 +112,9 @@ impl Node {
             blobs,
         )?;
         let identity = identity::Identity::new(db.clone(), vault.clone(), settings.identity.clone());
+        let care = care::Care::new(identity.clone(), settings.care.clone())?;
         Ok(Node {
+            care,
             settings,
             db,
             log,

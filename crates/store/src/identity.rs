@@ -755,6 +755,30 @@ pub async fn doctor(db: &Db, account: &str) -> Result<Option<DoctorRow>> {
         .transpose()
 }
 
+/// The doctor holding a practising licence.
+pub async fn doctor_by_licence(db: &Db, licence: &str) -> Result<Option<DoctorRow>> {
+    let sql = format!("SELECT {DOCTOR_COLUMNS} FROM id_doctors WHERE licence_no = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(licence.to_owned())
+        .fetch_optional(db.pool())
+        .await?
+        .as_ref()
+        .map(doctor_row)
+        .transpose()
+}
+
+/// The account of the person with this resident-ID keyed hash.
+pub async fn account_by_id_hash(db: &Db, id_hash: &[u8]) -> Result<Option<AccountRow>> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM id_accounts WHERE id_hash = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id_hash.to_vec())
+        .fetch_optional(db.pool())
+        .await?
+        .as_ref()
+        .map(account_row)
+        .transpose()
+}
+
 pub async fn licence_taken(db: &Db, licence: &str) -> Result<bool> {
     let row = sqlx::query("SELECT COUNT(*) FROM id_doctors WHERE licence_no = $1")
         .bind(licence.to_owned())

@@ -13,6 +13,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
 
+pub mod care;
 pub mod identity;
 pub mod log;
 #[cfg(any(test, feature = "testing"))]

@@ -109,6 +109,8 @@ pub enum Effect {
     },
     /// Identity, consent and access decisions (see [`crate::identity`]).
     Identity(crate::identity::IdentityEffect),
+    /// Online care: consultations, events, findings, alerts, ratings (see [`crate::care`]).
+    Care(crate::care::CareEffect),
 }
 
 /// What [`apply`] changed beyond the obvious: the subject keys it destroyed and the records it
@@ -129,6 +131,7 @@ pub async fn apply(tx: &mut Tx<'_>, effects: Vec<(u64, Effect)>) -> Result<Appli
     let mut records = Vec::new();
     let mut keys = Vec::new();
     let mut uploads = Vec::new();
+    let mut care_events = Vec::new();
     let mut others = Vec::new();
     for (idx, e) in effects {
         match e {
@@ -142,6 +145,7 @@ pub async fn apply(tx: &mut Tx<'_>, effects: Vec<(u64, Effect)>) -> Result<Appli
                 keys.extend(new_key);
                 uploads.extend(upload);
             }
+            Effect::Care(crate::care::CareEffect::Event(row)) => care_events.push((idx, row)),
             other => others.push((idx, other)),
         }
     }
@@ -153,6 +157,7 @@ pub async fn apply(tx: &mut Tx<'_>, effects: Vec<(u64, Effect)>) -> Result<Appli
         insert_subject_key(&mut **tx, k).await?;
     }
     insert_records(tx, &records).await?;
+    crate::care::insert_events(tx, &care_events).await?;
     for id in uploads {
         sqlx::query("DELETE FROM vault_uploads WHERE id = $1")
             .bind(id)
@@ -284,6 +289,7 @@ async fn apply_one(tx: &mut Tx<'_>, idx: u64, e: Effect, applied: &mut Applied) 
             }
         }
         Effect::Identity(e) => crate::identity::apply(tx, idx, e).await?,
+        Effect::Care(e) => crate::care::apply(tx, idx, e).await?,
         Effect::StorageOnly { records } => {
             for id in records {
                 sqlx::query(

@@ -93,6 +93,13 @@ pub enum ApiError {
     Blacklisted,
     #[error("the CSRF token is missing or wrong")]
     Csrf,
+    /// A refusal with its own code and status (online care's event checks).
+    #[error("{detail}")]
+    Rejected {
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+    },
     #[error("internal error")]
     Internal,
 }
@@ -135,6 +142,7 @@ impl ApiError {
             Suspended => "account_suspended",
             Blacklisted => "blacklisted",
             Csrf => "csrf",
+            Rejected { code, .. } => code,
             Internal => "internal",
         }
     }
@@ -169,6 +177,7 @@ impl ApiError {
             NotFound(_) => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             NotReady | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Rejected { status, .. } => *status,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

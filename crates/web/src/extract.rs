@@ -159,6 +159,15 @@ const OPERATOR: &[Role] = &[Role::Operator];
 const HOLDERS: &[Role] = &[Role::Operator, Role::Regulator];
 const ERASERS: &[Role] = &[Role::Patient, Role::Guardian, Role::Operator];
 const CONSENTERS: &[Role] = &[Role::Patient, Role::Guardian, Role::Relative];
+/// People who see an organisation's consultations and findings (the service narrows it to their own).
+const CARE_VIEWERS: &[Role] = &[
+    Role::InstitutionStaff,
+    Role::Doctor,
+    Role::Regulator,
+    Role::Operator,
+];
+const SUPERVISORS: &[Role] = &[Role::Regulator, Role::Operator];
+const PATIENT: &[Role] = &[Role::Patient];
 
 /// The gate of every route that needs a caller, by method and route pattern. A route that is not
 /// here admits nobody (fail closed); the authorisation-matrix test checks this table against the API.
@@ -197,6 +206,16 @@ pub fn gate_for(method: &axum::http::Method, route: &str) -> Option<Gate> {
         | ("GET", "/api/v1/identity/verifications" | "/api/v1/identity/sanctions")
         | ("POST", "/api/v1/identity/verifications/{account}/decision")
         | ("POST", "/api/v1/identity/sanctions" | "/api/v1/identity/sanctions/{id}/lift") => People(OPERATOR),
+        ("POST", "/api/v1/care/events" | "/api/v1/care/events/batch") => Integration(EventsWrite),
+        ("GET", "/api/v1/care/consultations/{org}/{consultation}" | "/api/v1/care/findings") => {
+            Either(EventsWrite, CARE_VIEWERS)
+        }
+        ("GET", "/api/v1/care/alerts" | "/api/v1/care/alerts/{id}")
+        | ("POST", "/api/v1/care/alerts/{id}/{action}") => People(CARE_VIEWERS),
+        ("POST", "/api/v1/care/alerts/escalate" | "/api/v1/care/duty/{org}") => People(OPERATOR),
+        ("GET", "/api/v1/care/refunds") => People(ANYONE),
+        ("GET", "/api/v1/care/me/consultations") | ("POST", "/api/v1/care/ratings") => People(PATIENT),
+        ("GET", "/api/v1/care/supervision") => People(SUPERVISORS),
         _ => return None,
     })
 }

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod api;
+pub mod care;
 pub mod error;
 pub mod extract;
 pub mod identity;
@@ -27,6 +28,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tianping_service::care::Care;
 use tianping_service::identity::Identity;
 use tianping_service::log::Log;
 use tianping_service::vault::Vault;
@@ -41,6 +43,7 @@ pub struct AppState {
     pub log: Log,
     pub vault: Vault,
     pub identity: Identity,
+    pub care: Care,
     pub db: Db,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
@@ -49,11 +52,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(vault: Vault, identity: Identity, db: Db, max_content_bytes: usize) -> Self {
+    pub fn new(vault: Vault, identity: Identity, care: Care, db: Db, max_content_bytes: usize) -> Self {
         AppState {
             log: vault.log().clone(),
             vault,
             identity,
+            care,
             db,
             // Room for the JSON around the content and for escapes that canonical form drops.
             max_body: max_content_bytes * 2 + 16 * 1024,
@@ -86,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(vault::routes())
         .merge(identity::routes())
+        .merge(care::routes())
         .merge(tiles::routes())
         .merge(pages)
         .route("/healthz", get(healthz))

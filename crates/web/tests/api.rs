@@ -18,6 +18,8 @@ use tokio::sync::oneshot;
 
 const MAX_CONTENT: usize = 4096;
 
+#[path = "api/care.rs"]
+mod care;
 #[path = "../../identity/tests/support/fhir_validator.rs"]
 mod fhir_validator;
 #[path = "api/identity.rs"]
@@ -30,6 +32,8 @@ struct Server {
     node_log: tianping_service::log::Log,
     vault: tianping_service::vault::Vault,
     identity: tianping_service::identity::Identity,
+    care: tianping_service::care::Care,
+    db: tianping_store::Db,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -50,6 +54,7 @@ impl Server {
         let state = AppState::new(
             node.vault.clone(),
             node.identity.clone(),
+            node.care.clone(),
             node.db.clone(),
             MAX_CONTENT,
         );
@@ -68,6 +73,8 @@ impl Server {
             node_log: node.log,
             vault: node.vault,
             identity: node.identity,
+            care: node.care,
+            db: node.db,
             stop: Some(stop),
             task: Some(task),
             _dir: dir,

@@ -194,6 +194,11 @@ impl Identity {
             .to_vec()
     }
 
+    /// The keyed hash under which a resident ID is known here (accounts, blacklist, consultations).
+    pub fn resident_id_hash(&self, id: &tianping_identity::ids::ResidentId) -> Vec<u8> {
+        self.id_hash("resident_id", id.as_str())
+    }
+
     /// Append an identity event to the log with its effects; returns the entry's index.
     pub(crate) async fn record(
         &self,

@@ -127,6 +127,16 @@ impl From<StoreError> for ReadError {
     }
 }
 
+/// An entry in the sequencer's queue.
+pub struct Queued(oneshot::Receiver<Result<Receipt, AppendError>>);
+
+impl Queued {
+    /// Resolves once the entry is durable and covered by a signed checkpoint.
+    pub async fn wait(self) -> Result<Receipt, AppendError> {
+        self.0.await.map_err(|_| AppendError::Unavailable)?
+    }
+}
+
 /// An entry ready for the sequencer, with the state changes to commit together with it.
 pub struct Prepared {
     envelope: Vec<u8>,
@@ -346,13 +356,19 @@ impl Log {
 
     /// Append a prepared entry; resolves once it is durable and covered by a signed checkpoint.
     pub async fn append(&self, entry: Prepared) -> Result<Receipt, AppendError> {
+        self.enqueue(entry).await?.wait().await
+    }
+
+    /// Queue a prepared entry for the sequencer without waiting for it to commit. Entries queued one
+    /// after the other by one task are committed in that order.
+    pub async fn enqueue(&self, entry: Prepared) -> Result<Queued, AppendError> {
         let (tx, rx) = oneshot::channel();
         self.shared
             .queue
             .send(writer::Job { entry, respond: tx })
             .await
             .map_err(|_| AppendError::Unavailable)?;
-        rx.await.map_err(|_| AppendError::Unavailable)?
+        Ok(Queued(rx))
     }
 
     fn check_size(&self, size: u64) -> Result<(), ReadError> {

@@ -112,6 +112,23 @@ impl Vault {
         Ok(rows::active_holds(&self.inner.db).await?)
     }
 
+    /// The effect that gives a consultation's records their deadlines, counted from its end.
+    pub(crate) fn close_effect(&self, id: &str, ended: i64) -> Effect {
+        let deadlines: Vec<(String, i64)> = self
+            .inner
+            .settings
+            .retention
+            .iter()
+            .filter(|(_, c)| c.start == StartBasis::ConsultationEnd && c.years > 0)
+            .map(|(name, c)| (name.clone(), retention::add_years_ms(ended, c.years)))
+            .collect();
+        Effect::CloseConsultation {
+            id: id.into(),
+            ended_ms: ended,
+            deadlines,
+        }
+    }
+
     /// A consultation ended: its chat, recordings and records now have their deadlines.
     pub async fn close_consultation(&self, id: &str, ended_ms: u64, actor: &str) -> Result<()> {
         validate_ref(id)?;
@@ -123,20 +140,11 @@ impl Vault {
                 "consultation {id} is already closed"
             )));
         }
-        let deadlines: Vec<(String, i64)> = self
-            .inner
-            .settings
-            .retention
-            .iter()
-            .filter(|(_, c)| c.start == StartBasis::ConsultationEnd && c.years > 0)
-            .map(|(name, c)| (name.clone(), retention::add_years_ms(ended, c.years)))
-            .collect();
-        let content = json!({ "consultation": id, "ended_ms": ended, "deadlines": deadlines });
-        let effect = Effect::CloseConsultation {
-            id: id.into(),
-            ended_ms: ended,
-            deadlines,
+        let effect = self.close_effect(id, ended);
+        let Effect::CloseConsultation { deadlines, .. } = &effect else {
+            unreachable!("close_effect makes a CloseConsultation")
         };
+        let content = json!({ "consultation": id, "ended_ms": ended, "deadlines": deadlines });
         self.event(
             "vault.consultation_closed",
             &super::source_name(actor),

@@ -302,7 +302,7 @@ impl Vault {
         loop {
             attempt += 1;
             let prepared = self
-                .seal_inline(&r, pseudonym, class_name, media_type, &bytes)
+                .seal_inline(&r, pseudonym, class_name, media_type, &bytes, false)
                 .await?;
             match self.commit(prepared).await {
                 Err(VaultError::Append(AppendError::KeyShredded)) if attempt < 3 => continue,
@@ -311,6 +311,8 @@ impl Vault {
         }
     }
 
+    /// Encrypt a record for the log. `consultation_open`: the caller knows the record's consultation
+    /// has not ended (so no deadline counted from its end can be known yet; saves a query).
     async fn seal_inline(
         &self,
         r: &NewRecord<'_>,
@@ -318,6 +320,7 @@ impl Vault {
         class_name: &str,
         media_type: &str,
         bytes: &[u8],
+        consultation_open: bool,
     ) -> Result<SealedRecord> {
         let kind = Kind::parse(r.kind)?;
         let source = Source::parse(r.source)?;
@@ -329,7 +332,11 @@ impl Vault {
         let occurred_ms = r.occurred_ms.unwrap_or(received_ms);
         let event_ms =
             i64::try_from(occurred_ms).map_err(|_| VaultError::BadRequest("time out of range".into()))?;
-        let retain_until_ms = self.deadline(class, event_ms, consultation).await?;
+        let retain_until_ms = if consultation_open {
+            retention::retain_until(class, event_ms, consultation, None)
+        } else {
+            self.deadline(class, event_ms, consultation).await?
+        };
         let key = self.inner.keys.get_or_create(self, subject).await?;
 
         let id = new_id();
@@ -384,6 +391,39 @@ impl Vault {
 
     /// Append a sealed record (and any extra effects) to the log.
     pub(crate) async fn commit(&self, s: SealedRecord) -> Result<RecordReceipt> {
+        self.submit(s).await?.wait().await
+    }
+
+    /// Seal a JSON record of a consultation that has not ended, for [`Vault::submit`].
+    pub(crate) async fn seal_open_consultation_json(
+        &self,
+        r: &NewRecord<'_>,
+        extra: Vec<Effect>,
+    ) -> Result<SealedRecord> {
+        let Content::Json(v) = r.content else {
+            return Err(VaultError::BadRequest("a consultation event is JSON".into()));
+        };
+        let bytes = envelope::canonical_json(v);
+        if bytes.len() > self.inner.max_json.min(self.inner.settings.inline_max_bytes - 1) {
+            return Err(VaultError::ContentTooLarge {
+                size: bytes.len(),
+                max: self.inner.max_json.min(self.inner.settings.inline_max_bytes - 1),
+            });
+        }
+        let pseudonym = self.pseudonym_of(r.subject)?;
+        let class_name = r
+            .retention_class
+            .unwrap_or_else(|| self.inner.settings.class_for_kind(r.kind));
+        let mut sealed = self
+            .seal_inline(r, pseudonym, class_name, JSON, &bytes, true)
+            .await?;
+        sealed.extra = extra;
+        Ok(sealed)
+    }
+
+    /// Queue a sealed record (and its extra effects) for the log without waiting; records
+    /// submitted one after the other by one task commit in that order.
+    pub(crate) async fn submit(&self, s: SealedRecord) -> Result<PendingRecord> {
         let Effect::Record { record, .. } = &s.effect else {
             unreachable!("a sealed record carries its record effect")
         };
@@ -403,24 +443,16 @@ impl Vault {
             effects,
         );
         let envelope = prepared.envelope().to_vec();
-        match self.inner.log.append(prepared).await {
-            Ok(receipt) => {
-                if carried_new_key {
-                    self.inner.keys.mark_stored(&s.key_id);
-                }
-                Ok(RecordReceipt {
-                    record_id,
-                    receipt,
-                    salt: s.salt,
-                    envelope,
-                })
-            }
-            Err(AppendError::KeyShredded) => {
-                self.inner.keys.forget_key(&s.key_id);
-                Err(AppendError::KeyShredded.into())
-            }
-            Err(e) => Err(e.into()),
-        }
+        let queued = self.inner.log.enqueue(prepared).await?;
+        Ok(PendingRecord {
+            vault: self.clone(),
+            record_id,
+            salt: s.salt,
+            envelope,
+            key_id: s.key_id,
+            carried_new_key,
+            queued,
+        })
     }
 
     /// Record a vault event (hold, tombstone, erasure, access) under the system subject, with the
@@ -444,7 +476,9 @@ impl Vault {
             retention_class: Some(class),
             consultation: None,
         };
-        let mut sealed = self.seal_inline(&r, pseudonym, class, JSON, &bytes).await?;
+        let mut sealed = self
+            .seal_inline(&r, pseudonym, class, JSON, &bytes, false)
+            .await?;
         sealed.extra = extra;
         self.commit(sealed).await
     }
@@ -692,6 +726,42 @@ pub(crate) struct Header {
 }
 
 /// A record sealed and ready to commit.
+/// A record in the log's queue.
+pub(crate) struct PendingRecord {
+    vault: Vault,
+    record_id: String,
+    salt: [u8; SALT_LEN],
+    envelope: Vec<u8>,
+    key_id: String,
+    carried_new_key: bool,
+    queued: crate::log::Queued,
+}
+
+impl PendingRecord {
+    /// Resolves once the record and its log entry are durable.
+    pub(crate) async fn wait(self) -> Result<RecordReceipt> {
+        let keys = &self.vault.inner.keys;
+        match self.queued.wait().await {
+            Ok(receipt) => {
+                if self.carried_new_key {
+                    keys.mark_stored(&self.key_id);
+                }
+                Ok(RecordReceipt {
+                    record_id: self.record_id,
+                    receipt,
+                    salt: self.salt,
+                    envelope: self.envelope,
+                })
+            }
+            Err(AppendError::KeyShredded) => {
+                keys.forget_key(&self.key_id);
+                Err(AppendError::KeyShredded.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 pub(crate) struct SealedRecord {
     pub header: Header,
     pub salt: [u8; SALT_LEN],

@@ -16,32 +16,32 @@ use tianping_store::testing::TestDb;
 use super::{Server, expect_problem};
 
 /// A browser without JavaScript: keeps cookies by hand, never follows redirects.
-struct Browser {
+pub(super) struct Browser {
     http: reqwest::Client,
     base: String,
     cookies: BTreeMap<String, String>,
 }
 
 /// A valid resident ID for test person `n` (the check character computed as GB 11643 says).
-fn resident_id(n: u32) -> String {
+pub(super) fn resident_id(n: u32) -> String {
     resident_id_born(&format!("199003{:02}", 1 + n % 28), n)
 }
 
 /// A valid resident ID of someone born on `yyyymmdd`.
-fn resident_id_born(yyyymmdd: &str, n: u32) -> String {
+pub(super) fn resident_id_born(yyyymmdd: &str, n: u32) -> String {
     let first17 = format!("110101{yyyymmdd}{:03}", n % 1000);
     let check = tianping_identity::ids::ResidentId::check_character(&first17).unwrap();
     format!("{first17}{check}")
 }
 
-fn licence(n: u32) -> String {
+pub(super) fn licence(n: u32) -> String {
     format!("{:015}", 110_000_000_000_000u64 + u64::from(n))
 }
 
-const PASSWORD: &str = "correct horse battery";
+pub(super) const PASSWORD: &str = "correct horse battery";
 
 impl Browser {
-    fn new(server: &Server) -> Browser {
+    pub(super) fn new(server: &Server) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -52,7 +52,7 @@ impl Browser {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(super) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -77,7 +77,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> (u16, String) {
+    pub(super) async fn get(&mut self, path: &str) -> (u16, String) {
         let resp = self
             .http
             .get(format!("{}{path}", self.base))
@@ -97,14 +97,19 @@ impl Browser {
     }
 
     /// Post a form as the page at `from` would (with its CSRF token); returns status, Location, body.
-    async fn submit(&mut self, from: &str, action: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+    pub(super) async fn submit(
+        &mut self,
+        from: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, String, String) {
         let csrf = self.csrf(from).await;
         let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
         form.extend_from_slice(fields);
         self.post_form(action, &form).await
     }
 
-    async fn post_form(&mut self, action: &str, form: &[(&str, &str)]) -> (u16, String, String) {
+    pub(super) async fn post_form(&mut self, action: &str, form: &[(&str, &str)]) -> (u16, String, String) {
         let resp = self
             .http
             .post(format!("{}{action}", self.base))
@@ -170,7 +175,7 @@ impl Browser {
     }
 
     /// A JSON API call with the session cookie (and the CSRF header on writes).
-    async fn api(&mut self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(super) async fn api(&mut self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let csrf = if method == Method::GET {
             String::new()
         } else {
@@ -194,7 +199,13 @@ impl Browser {
     }
 
     /// Sign up through the form; staff roles then enrol TOTP. Returns the TOTP secret, if any.
-    async fn sign_up(&mut self, role: &str, login: &str, n: u32, doctor_at: Option<&str>) -> Option<String> {
+    pub(super) async fn sign_up(
+        &mut self,
+        role: &str,
+        login: &str,
+        n: u32,
+        doctor_at: Option<&str>,
+    ) -> Option<String> {
         let id = resident_id(n);
         let lic = licence(n);
         let mut fields = vec![
@@ -240,13 +251,13 @@ impl Browser {
         secret
     }
 
-    async fn log_in(&mut self, login: &str, password: &str) -> (u16, String, String) {
+    pub(super) async fn log_in(&mut self, login: &str, password: &str) -> (u16, String, String) {
         self.submit("/login", "/login", &[("login", login), ("password", password)])
             .await
     }
 }
 
-fn totp_now(secret_b32: &str) -> String {
+pub(super) fn totp_now(secret_b32: &str) -> String {
     let secret = tianping_identity::totp::TotpSecret::from_base32(secret_b32).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -255,7 +266,7 @@ fn totp_now(secret_b32: &str) -> String {
     tianping_identity::totp::code_at(&secret, now)
 }
 
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+pub(super) fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let i = s.find(start)? + start.len();
     let j = s[i..].find(end)? + i;
     Some(&s[i..j])
@@ -266,7 +277,7 @@ fn field_value(html: &str, name: &str) -> Option<String> {
 }
 
 /// An account made by an operator (as `tianping account create` does).
-async fn staff(server: &Server, role: Role, login: &str, orgs: Vec<String>) -> String {
+pub(super) async fn staff(server: &Server, role: Role, login: &str, orgs: Vec<String>) -> String {
     let l = LoginName::parse(login).unwrap();
     server
         .identity
@@ -284,18 +295,18 @@ async fn staff(server: &Server, role: Role, login: &str, orgs: Vec<String>) -> S
         .unwrap()
 }
 
-async fn org(server: &Server, name: &str, kind: OrgKind) -> tianping_store::identity::OrgRow {
+pub(super) async fn org(server: &Server, name: &str, kind: OrgKind) -> tianping_store::identity::OrgRow {
     server.identity.create_org(name, kind).await.unwrap()
 }
 
 /// An operator's account, signed in (password and TOTP enrolment).
-async fn operator(server: &Server, login: &str) -> Browser {
+pub(super) async fn operator(server: &Server, login: &str) -> Browser {
     staff(server, Role::Operator, login, vec![]).await;
     staff_browser(server, login).await
 }
 
 /// A signed-in browser for a staff account: password, then TOTP enrolment.
-async fn staff_browser(server: &Server, login: &str) -> Browser {
+pub(super) async fn staff_browser(server: &Server, login: &str) -> Browser {
     let mut b = Browser::new(server);
     let (status, location, _) = b.log_in(login, PASSWORD).await;
     assert_eq!((status, location.as_str()), (303, "/totp/enrol"));
@@ -1053,6 +1064,44 @@ async fn authorisation_matrix_covers_every_route_and_role() {
             PeopleOnly,
             &[Role::Operator],
         ),
+        ("POST", "/api/v1/care/events", Integration, &[]),
+        ("POST", "/api/v1/care/events/batch", Integration, &[]),
+        (
+            "GET",
+            "/api/v1/care/consultations/{org}/{consultation}",
+            Roles,
+            CARE_VIEWERS,
+        ),
+        ("GET", "/api/v1/care/findings", Roles, CARE_VIEWERS),
+        ("GET", "/api/v1/care/alerts", PeopleOnly, CARE_VIEWERS),
+        ("GET", "/api/v1/care/alerts/{id}", PeopleOnly, CARE_VIEWERS),
+        (
+            "POST",
+            "/api/v1/care/alerts/{id}/{action}",
+            PeopleOnly,
+            CARE_VIEWERS,
+        ),
+        (
+            "POST",
+            "/api/v1/care/alerts/escalate",
+            PeopleOnly,
+            &[Role::Operator],
+        ),
+        ("POST", "/api/v1/care/duty/{org}", PeopleOnly, &[Role::Operator]),
+        ("GET", "/api/v1/care/refunds", People, &[]),
+        (
+            "GET",
+            "/api/v1/care/me/consultations",
+            PeopleOnly,
+            &[Role::Patient],
+        ),
+        ("POST", "/api/v1/care/ratings", PeopleOnly, &[Role::Patient]),
+        (
+            "GET",
+            "/api/v1/care/supervision",
+            PeopleOnly,
+            &[Role::Regulator, Role::Operator],
+        ),
         ("GET", "/log/checkpoint", Public, &[]),
         ("GET", "/log/vkey", Public, &[]),
         ("GET", "/log/tile/{path}", Public, &[]),
@@ -1128,6 +1177,14 @@ async fn authorisation_matrix_covers_every_route_and_role() {
     }
     server.stop().await;
 }
+
+/// Who sees an organisation's consultations, findings and alerts (the service narrows it further).
+const CARE_VIEWERS: &[Role] = &[
+    Role::InstitutionStaff,
+    Role::Doctor,
+    Role::Regulator,
+    Role::Operator,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
