@@ -132,6 +132,28 @@ enum Command {
         #[command(subcommand)]
         command: AccountCommand,
     },
+    /// Online care: consultations partners report.
+    Care {
+        #[command(subcommand)]
+        command: CareCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CareCommand {
+    /// The fees a patient paid for one doctor's consultations, with the receipt (log index) of each
+    /// payment (seed 000), at the patient's request: prints one line per payment, then the total in
+    /// fen as the last line. The access is recorded in the patient's access log.
+    Refund {
+        #[command(flatten)]
+        common: Common,
+        /// The patient's account id.
+        #[arg(long)]
+        patient: String,
+        /// The doctor's account id.
+        #[arg(long)]
+        doctor: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -448,6 +470,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Vault {
             command: VaultCommand::Audit { common },
         } => return audit_vault(common).await,
+        Command::Care {
+            command:
+                CareCommand::Refund {
+                    common,
+                    patient,
+                    doctor,
+                },
+        } => refund(common, &patient, &doctor).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -572,6 +602,25 @@ fn verify(
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn refund(common: Common, patient: &str, doctor: &str) -> anyhow::Result<()> {
+    let node = Node::open(common.settings()?).await?;
+    let who = node.identity.subject_request_principal(patient).await?;
+    let r = node.care.refund(&who, patient, doctor).await?;
+    println!("consultation\toccurred_ms\tfee_fen\tlog_index");
+    for l in &r.lines {
+        println!(
+            "{}\t{}\t{}\t{}",
+            l.consultation, l.occurred_ms, l.fee_fen, l.log_index
+        );
+    }
+    eprintln!(
+        "paid to all doctors: {} fen; topped up: {} fen; refund for this doctor's consultations:",
+        r.paid_all_doctors_fen, r.topped_up_fen
+    );
+    println!("{}", r.total_fen);
+    Ok(())
 }
 
 async fn export_subject(common: Common, subject: &str, out: &std::path::Path) -> anyhow::Result<()> {

@@ -847,3 +847,161 @@ async fn a_missing_keyring_is_refused_not_replaced() {
         "restored from backup"
     );
 }
+
+/// Seed 000 at the console: a patient's fees for one doctor's consultations, computed from what a
+/// partner sent to the running server, with each payment's receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn care_refund_prints_one_doctors_fees_with_their_receipts() {
+    use tianping_identity::ids::{DisplayName, LicenceNumber, LoginName, Password, ResidentId};
+    use tianping_identity::role::{OrgKind, Role};
+    use tianping_service::identity::oversight::Verdict;
+    use tianping_service::identity::{DoctorApplication, SignUp};
+
+    let db = TestDb::sqlite();
+    let t = Target::new(&db);
+    // The people and the partner, set up through the library on the same data directory.
+    let id_number = |n: u32| {
+        let first17 = format!("1101011985060{n}00{n}");
+        let check = ResidentId::check_character(&first17).unwrap();
+        format!("{first17}{check}")
+    };
+    let (token, patient, yan, yan_lic, li_lic) = {
+        let settings = tianping_service::Settings::load(None, Some(t.dir.path())).unwrap();
+        let node = tianping_service::Node::open(settings).await.unwrap();
+        let id = &node.identity;
+        let hospital = id
+            .create_org("北京安定医院", OrgKind::MedicalInstitution)
+            .await
+            .unwrap();
+        let platform = id
+            .create_org("好大夫在线", OrgKind::ConsultationPlatform)
+            .await
+            .unwrap();
+        let signup = |login: &str, role: Role, n: Option<u32>, lic: Option<&str>| {
+            let l = LoginName::parse(login).unwrap();
+            SignUp {
+                password: Password::parse("a long enough password", Some(&l)).unwrap(),
+                login: l,
+                display_name: DisplayName::parse("测试").unwrap(),
+                role,
+                resident_id: n.map(|n| ResidentId::parse(&id_number(n)).unwrap()),
+                phone: None,
+                doctor: lic.map(|lic| DoctorApplication {
+                    licence: LicenceNumber::parse(lic).unwrap(),
+                    institution_id: hospital.id.clone(),
+                    specialty: "精神科".into(),
+                    practice_years: 9,
+                    evidence: vec![],
+                }),
+                orgs: vec![],
+            }
+        };
+        let ops = id
+            .register(signup("ops", Role::Operator, None, None))
+            .await
+            .unwrap();
+        let ops = id.principal(&id.account(&ops).await.unwrap()).await.unwrap();
+        let (yan_lic, li_lic) = ("110000000000301".to_owned(), "110000000000302".to_owned());
+        let yan = id
+            .register(signup("dr.yan", Role::Doctor, Some(1), Some(&yan_lic)))
+            .await
+            .unwrap();
+        let li = id
+            .register(signup("dr.li", Role::Doctor, Some(2), Some(&li_lic)))
+            .await
+            .unwrap();
+        for d in [&yan, &li] {
+            id.decide_doctor(&ops, d, Verdict::Verify, "核验通过")
+                .await
+                .unwrap();
+        }
+        let patient = id
+            .register(signup("jiakui", Role::Patient, Some(3), None))
+            .await
+            .unwrap();
+        let token = tianping_service::tokens::create_scoped(
+            &node.db,
+            "haodf",
+            &["events:write".into()],
+            Some(&platform.id),
+        )
+        .await
+        .unwrap()
+        .to_string();
+        let tianping_service::Node {
+            log,
+            vault,
+            identity,
+            care,
+            sequencer,
+            db,
+            _writer_lock,
+            ..
+        } = node;
+        drop((log, vault, identity, care));
+        sequencer.join().await;
+        db.close().await;
+        drop(_writer_lock);
+        (token, patient, yan, yan_lic, li_lic)
+    };
+    let (mut child, base) = t.serve(&[]);
+    let http = reqwest::Client::new();
+    let mut expected = vec![];
+    for (c, lic, fees) in [
+        (
+            "c-1",
+            &yan_lic,
+            vec![(541_000, "top_up"), (3000, "consultation_fee")],
+        ),
+        ("c-2", &li_lic, vec![(4000, "consultation_fee")]),
+        ("c-3", &yan_lic, vec![(5000, "consultation_fee"), (2000, "drug")]),
+    ] {
+        let mut events = vec![json!({
+            "idempotency_key": format!("{c}:0"), "consultation": c, "seq": 0, "type": "start",
+            "patient_id_number": id_number(3), "doctor_licence": lic, "department": "psychiatry",
+            "visit": "follow_up", "channel": "voice", "jurisdiction": "CN-11",
+            "prior_records": [{"institution": "北京安定医院", "record_ref": "MZ-1", "diagnosis": "精神分裂症"}]
+        })];
+        for (i, (fee, purpose)) in fees.iter().enumerate() {
+            events.push(
+                json!({"idempotency_key": format!("{c}:{}", i + 1), "consultation": c, "seq": i + 1,
+                "type": "payment", "fee_fen": fee, "purpose": purpose}),
+            );
+        }
+        let resp: Value = http
+            .post(format!("{base}/api/v1/care/events/batch"))
+            .bearer_auth(&token)
+            .json(&json!({ "events": events }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for (i, (fee, purpose)) in fees.iter().enumerate() {
+            let r = &resp["results"][i + 1];
+            assert_eq!(r["status"], 201, "{r}");
+            if lic == &yan_lic && *purpose == "consultation_fee" {
+                expected.push((r["receipt"]["index"].as_u64().unwrap(), *fee));
+            }
+        }
+    }
+    assert_eq!(terminate(&mut child).code(), Some(0));
+    let out = t.cmd(&["care", "refund", "--patient", &patient, "--doctor", &yan]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    assert_eq!(text.lines().last(), Some("8000"), "{text}");
+    let lines: Vec<(u64, i64)> = text
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains('\t'))
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[3].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(lines, expected, "{text}");
+    // An unknown patient is an error, not an empty refund.
+    let out = t.cmd(&["care", "refund", "--patient", "nobody", "--doctor", &yan]);
+    assert!(!out.status.success());
+}

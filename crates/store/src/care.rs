@@ -284,6 +284,8 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
             to_level,
             deadline_ms,
         } => {
+            // An escalation hands the alert to its new assignee (none at the last level: everyone).
+            let reassign = action.action == "escalate";
             let (acked, resolved) = match to_status.as_str() {
                 "acknowledged" => (true, false),
                 "resolved" => (false, true),
@@ -291,7 +293,7 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
             };
             let changed = sqlx::query(
                 "UPDATE care_alerts SET status = $1, level = $2, deadline_ms = $3, \
-                 assignee = COALESCE($4, assignee), \
+                 assignee = CASE WHEN $12 = 1 THEN $4 ELSE assignee END, \
                  acked_by = CASE WHEN $5 = 1 THEN $6 ELSE acked_by END, \
                  acked_ms = CASE WHEN $5 = 1 THEN $7 ELSE acked_ms END, \
                  resolved_by = CASE WHEN $8 = 1 THEN $6 ELSE resolved_by END, \
@@ -309,6 +311,7 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
             .bind(action.alert_id.clone())
             .bind(&from_status)
             .bind(from_level)
+            .bind(i64::from(reassign))
             .execute(&mut **tx)
             .await?
             .rows_affected();

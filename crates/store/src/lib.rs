@@ -198,7 +198,7 @@ pub(crate) const MAX_PARAMS: usize = 30_000;
 /// parameter count: a profile of 1 KiB record inserts (18 columns, up to 1,024 rows a statement)
 /// spent a quarter of all instructions in `sqlite3_bind_parameter_name`. Statements of at most
 /// about a thousand parameters keep that negligible; a batch simply takes a few statements.
-const MAX_INSERT_PARAMS: usize = 1024;
+const MAX_INSERT_PARAMS: usize = 256;
 
 /// Insert `rows` into `target` (`"table (c1, c2, …)"`, `cols` columns) with multi-row statements.
 /// The statement text depends only on the row count rounded up to a power of two — `bind` is

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod api;
 pub mod care;
+pub mod care_pages;
 pub mod error;
 pub mod extract;
 pub mod identity;
@@ -79,7 +80,8 @@ pub fn router(state: AppState) -> Router {
         Router::new()
             .merge(account::routes())
             .merge(privacy::routes())
-            .merge(operator::routes()),
+            .merge(operator::routes())
+            .merge(care_pages::routes()),
     )
     .merge(ui::foundation_routes())
     .layer(middleware::from_fn_with_state(

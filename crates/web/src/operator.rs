@@ -44,23 +44,23 @@ pub fn routes() -> Router<AppState> {
 
 /// The operator behind this request, or the response to give instead (sign in, or 403).
 async fn operator(s: &AppState, ctx: &PageCtx, ext: &Extensions) -> Result<Principal, Response> {
-    signed_as(s, ctx, ext, Role::Operator, ErrorKey::OPERATORS_ONLY).await
+    signed_as(s, ctx, ext, &[Role::Operator], ErrorKey::OPERATORS_ONLY).await
 }
 
-/// The signed-in person when their role is `role`; else the response to give instead: sign in
-/// first, or a 403 page saying `refusal`.
-async fn signed_as(
+/// The signed-in person when their role is one of `roles`; else the response to give instead:
+/// sign in first, or a 403 page saying `refusal`. The one role guard of the pages.
+pub(crate) async fn signed_as(
     s: &AppState,
     ctx: &PageCtx,
     ext: &Extensions,
-    role: Role,
+    roles: &[Role],
     refusal: ErrorKey,
 ) -> Result<Principal, Response> {
     let Some(Signed(info)) = ext.get::<Signed>().cloned() else {
         return Err(see_other(paths::LOGIN));
     };
     match s.identity.principal(&info.account).await {
-        Ok(p) if p.role == role => Ok(p),
+        Ok(p) if roles.contains(&p.role) => Ok(p),
         Ok(_) => Err(error_page(
             ctx.clone(),
             StatusCode::FORBIDDEN,
@@ -423,7 +423,7 @@ struct EvidencePage {
 
 /// The signed-in doctor, or the response to give instead.
 async fn doctor(s: &AppState, ctx: &PageCtx, ext: &Extensions) -> Result<Principal, Response> {
-    signed_as(s, ctx, ext, Role::Doctor, ErrorKey::ACCESS_DENIED_BODY).await
+    signed_as(s, ctx, ext, &[Role::Doctor], ErrorKey::ACCESS_DENIED_BODY).await
 }
 
 async fn evidence_view(s: &AppState, ctx: PageCtx, who: &Principal, form_error: String) -> Response {

@@ -20,6 +20,8 @@ const MAX_CONTENT: usize = 4096;
 
 #[path = "api/care.rs"]
 mod care;
+#[path = "api/care_pages.rs"]
+mod care_pages;
 #[path = "../../identity/tests/support/fhir_validator.rs"]
 mod fhir_validator;
 #[path = "api/identity.rs"]

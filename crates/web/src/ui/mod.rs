@@ -46,6 +46,10 @@ pub mod paths {
     pub const PRIVACY: &str = "/privacy";
     pub const VERIFICATION_QUEUE: &str = "/operator/verifications";
     pub const BLACKLIST: &str = "/operator/blacklist";
+    pub const DUTY: &str = "/duty";
+    pub const CONSULTATIONS: &str = "/consultations";
+    pub const REFUNDS: &str = "/refunds";
+    pub const SUPERVISION: &str = "/regulator/supervision";
 }
 
 /// The signed-in user, as the navigation needs them.
@@ -59,18 +63,30 @@ pub struct UserNav {
     pub verification_queue: bool,
     /// Show the link to the blacklist.
     pub blacklist: bool,
+    /// Show the link to the 24/7 duty queue of red-flag alerts.
+    pub duty: bool,
+    /// Show the links to the patient's consultations and refunds.
+    pub consultations: bool,
+    /// Show the link to the supervision metrics.
+    pub supervision: bool,
 }
 
 impl UserNav {
-    /// Navigation for a user of `role`: operators see the verification queue and the blacklist.
+    /// Navigation for a user of `role`: operators see the verification queue and the blacklist;
+    /// people on duty (institution staff, doctors, operators, regulators) the duty queue; patients
+    /// their consultations and refunds; regulators and operators the supervision metrics.
     pub fn new(display_name: impl Into<String>, role: impl Into<String>) -> UserNav {
         let role = role.into();
         let operator = role == "operator";
+        let regulator = role == "regulator";
         UserNav {
             display_name: display_name.into(),
-            role,
             verification_queue: operator,
             blacklist: operator,
+            duty: operator || regulator || role == "institution_staff" || role == "doctor",
+            consultations: role == "patient",
+            supervision: operator || regulator,
+            role,
         }
     }
 }
@@ -294,6 +310,12 @@ mod tests {
         assert!(op.verification_queue && op.blacklist);
         let patient = UserNav::new("李雷", "patient");
         assert!(!patient.verification_queue && !patient.blacklist);
+        assert!(patient.consultations && !patient.duty && !patient.supervision);
+        assert!(op.duty && op.supervision && !op.consultations);
+        let staff = UserNav::new("张三", "institution_staff");
+        assert!(staff.duty && !staff.supervision && !staff.consultations);
+        let regulator = UserNav::new("赵六", "regulator");
+        assert!(regulator.duty && regulator.supervision);
     }
 
     #[test]

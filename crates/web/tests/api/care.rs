@@ -523,15 +523,12 @@ async fn red_flags_reach_the_duty_queue_and_escalate_to_a_second_person() {
             )
             .await;
         assert_eq!((s, body["code"].as_str()), (409, Some("conflict")));
-        // An acknowledged alert no longer escalates.
-        assert!(
-            !server
-                .care
-                .escalate_overdue(deadline + 60 * 60_000)
-                .await
-                .unwrap()
-                .contains(&alert)
-        );
+        // An acknowledged alert no longer escalates; the other one, never acknowledged, goes to the
+        // second person.
+        let breathing = ids[1].clone();
+        let later = deadline + 60 * 60_000;
+        let escalated = server.care.escalate_overdue(later).await.unwrap();
+        assert_eq!(escalated, vec![breathing.clone()]);
         let (s, _) = b
             .api(
                 Method::POST,
@@ -557,6 +554,36 @@ async fn red_flags_reach_the_duty_queue_and_escalate_to_a_second_person() {
                 .unwrap()
                 .iter()
                 .all(|x| x["id"] != alert.as_str())
+        );
+        // Then, still unacknowledged past the second deadline, to everyone on duty.
+        let (_, d) = a
+            .api(Method::GET, &format!("/api/v1/care/alerts/{breathing}"), None)
+            .await;
+        assert_eq!(
+            (d["level"].as_i64(), d["assignee"].as_str()),
+            (Some(2), Some(second.as_str()))
+        );
+        assert!(
+            server
+                .care
+                .escalate_overdue(later + 31 * 60_000)
+                .await
+                .unwrap()
+                .contains(&breathing)
+        );
+        let (_, d) = a
+            .api(Method::GET, &format!("/api/v1/care/alerts/{breathing}"), None)
+            .await;
+        assert_eq!(d["level"], 3);
+        assert!(d["assignee"].is_null(), "level 3 is everyone on duty: {d}");
+        assert!(
+            server
+                .care
+                .escalate_overdue(later + 120 * 60_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "3 is the top"
         );
         // The operator's manual run of the duty clock through the API works too.
         let (s, body) = ops
