@@ -107,14 +107,17 @@ pub async fn run(args: VaultArgs) -> anyhow::Result<ExitCode> {
             .add("record_p50_ms", lat.percentile_ms(50.0))
             .add("record_p99_ms", lat.percentile_ms(99.0));
     }
+    // Every handle on the log must be gone before the sequencer can finish.
     let Node {
         log,
         vault: v2,
+        identity,
+        care,
         sequencer,
         db,
         ..
     } = node;
-    drop((log, v2, vault));
+    drop((log, v2, vault, identity, care));
     sequencer.join().await;
     db.close().await;
     drop(data_dir);

@@ -193,19 +193,23 @@ pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyA
 /// Most bind parameters put in one statement (SQLite allows 32766, PostgreSQL 65535).
 pub(crate) const MAX_PARAMS: usize = 30_000;
 
-/// Most bind parameters in one multi-row insert. sqlx's SQLite driver finds each `$N` parameter by
-/// scanning the statement's parameter names, so binding costs grow with the square of the
-/// parameter count: a profile of 1 KiB record inserts (18 columns, up to 1,024 rows a statement)
-/// spent a quarter of all instructions in `sqlite3_bind_parameter_name`. Statements of at most
-/// about a thousand parameters keep that negligible; a batch simply takes a few statements.
-const MAX_INSERT_PARAMS: usize = 256;
+/// Most bind parameters in one multi-row insert. Binding is linear in the parameter count on both
+/// backends thanks to positional placeholders on SQLite (below), so statements are large and a batch
+/// of a thousand records takes a handful of them.
+const MAX_INSERT_PARAMS: usize = 8192;
 
 /// Insert `rows` into `target` (`"table (c1, c2, …)"`, `cols` columns) with multi-row statements.
 /// The statement text depends only on the row count rounded up to a power of two — `bind` is
 /// called with `None` for the padding rows, which must bind a NULL first column and are filtered
 /// out — so a dozen texts cover every batch size and stay in the prepared-statement cache instead
 /// of being parsed again for each batch. (Both SQLite and PostgreSQL name the columns of a
-/// `VALUES` list `column1`, `column2`, ….) Dynamic SQL here only ever adds numbered placeholders.
+/// `VALUES` list `column1`, `column2`, ….) Dynamic SQL here only ever adds placeholders.
+///
+/// The one place where the SQL text differs by backend: on SQLite the placeholders are anonymous
+/// `?` (bound in order) instead of `$N`. sqlx's SQLite driver asks SQLite for each parameter's name,
+/// and SQLite finds a name by scanning the list of all of them, so `$N` costs grow with the square
+/// of the parameter count (13–25% of all instructions in profiles of batch inserts); anonymous
+/// parameters have no names to scan.
 pub(crate) async fn insert_padded<R>(
     tx: &mut Tx<'_>,
     target: &'static str,
@@ -213,14 +217,19 @@ pub(crate) async fn insert_padded<R>(
     rows: &[R],
     bind: impl for<'q> Fn(AnyQuery<'q>, Option<&R>) -> AnyQuery<'q>,
 ) -> Result<()> {
+    let positional = tx.backend_name() == "SQLite";
     let max_rows = (MAX_INSERT_PARAMS / cols + 1).next_power_of_two() / 2;
     for chunk in rows.chunks(max_rows) {
         let padded = chunk.len().next_power_of_two();
         let columns: Vec<String> = (1..=cols).map(|c| format!("column{c}")).collect();
-        let sql = format!(
-            "INSERT INTO {target} SELECT {} FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
-            columns.join(", "),
+        let values = if positional {
+            anonymous_placeholders(padded, cols)
+        } else {
             values_placeholders(padded, cols)
+        };
+        let sql = format!(
+            "INSERT INTO {target} SELECT {} FROM (VALUES {values}) AS v WHERE column1 IS NOT NULL",
+            columns.join(", "),
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
@@ -232,6 +241,12 @@ pub(crate) async fn insert_padded<R>(
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// `(?, ?, ?), (?, ?, ?), …` for `rows` rows of `cols` columns (SQLite, bound in order).
+fn anonymous_placeholders(rows: usize, cols: usize) -> String {
+    let row = format!("({})", vec!["?"; cols].join(", "));
+    vec![row; rows].join(", ")
 }
 
 /// `($1, $2, $3), ($4, $5, $6), …` for `rows` rows of `cols` columns.
@@ -262,6 +277,8 @@ mod tests {
     fn placeholders_are_numbered_row_major() {
         assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(values_placeholders(1, 1), "($1)");
+        assert_eq!(anonymous_placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(anonymous_placeholders(1, 1), "(?)");
     }
 
     #[test]

@@ -180,7 +180,7 @@ pub struct Care {
     inner: Arc<Inner>,
 }
 
-/// A parsed event and the SHA-256 of its canonical JSON (what idempotency compares).
+/// A parsed event and its canonical JSON (stored encrypted; its SHA-256 is what idempotency compares).
 type Parsed = (Incoming, Vec<u8>);
 
 /// What an event in a batch turned into before its record is durable.
@@ -300,7 +300,7 @@ impl Care {
             .iter()
             .map(|v| {
                 let e = Incoming::parse(v)?;
-                Ok((e, Sha256::digest(canonical_json(v)).to_vec()))
+                Ok((e, canonical_json(v)))
             })
             .collect();
         let keys: Vec<&str> = parsed
@@ -345,11 +345,11 @@ impl Care {
             let slot = self.slot(&p.org_id, &consultation);
             let mut guard = slot.lock().await;
             for i in indices {
-                let Some(Ok((e, hash))) = parsed[i].take() else {
+                let Some(Ok((e, canonical))) = parsed[i].take() else {
                     unreachable!()
                 };
                 let step = self
-                    .accept(p, &mut guard, &slot, e, &events[i], hash, &stored, now)
+                    .accept(p, &mut guard, &slot, e, &canonical, &stored, now)
                     .await;
                 steps[i] = Some(step.unwrap_or_else(|e| Step::Done(Err(e))));
             }
@@ -398,11 +398,11 @@ impl Care {
         loaded: &mut Option<Loaded>,
         slot: &Slot,
         e: Incoming,
-        raw: &Value,
-        body_hash: Vec<u8>,
+        canonical: &[u8],
         stored: &HashMap<String, EventRow>,
         now: u64,
     ) -> Result<Step> {
+        let body_hash = Sha256::digest(canonical).to_vec();
         let key = (p.org_id.clone(), e.idempotency_key.as_str().to_owned());
         if let Some(prev) = stored.get(&key.1) {
             return if prev.body_hash == body_hash {
@@ -420,7 +420,9 @@ impl Care {
         {
             return Err(CareError::KeyInFlight(key.1));
         }
-        let result = self.queue(p, loaded, slot, e, raw, body_hash, now, &key).await;
+        let result = self
+            .queue(p, loaded, slot, e, canonical, body_hash, now, &key)
+            .await;
         if result.is_err() {
             self.inner.in_flight.lock().expect("in-flight lock").remove(&key);
         }
@@ -434,7 +436,7 @@ impl Care {
         loaded: &mut Option<Loaded>,
         slot: &Slot,
         e: Incoming,
-        raw: &Value,
+        canonical: &[u8],
         body_hash: Vec<u8>,
         now: u64,
         key: &(String, String),
@@ -555,14 +557,18 @@ impl Care {
             subject: &subject,
             source: &p.source,
             occurred_ms: Some(occurred),
-            content: Content::Json(raw),
+            // The bytes sealed are `canonical`, this event's JSON in canonical form.
+            content: Content::Bytes {
+                media_type: crate::vault::JSON,
+                bytes: canonical,
+            },
             retention_class: None,
             consultation: Some(&consultation_id),
         };
         let sealed = self
             .inner
             .vault
-            .seal_open_consultation_json(&record, effects)
+            .seal_open_consultation_json(&record, canonical, effects)
             .await?;
         let pending = self.inner.vault.submit(sealed).await?;
         let findings: Vec<FindingView> = ev

@@ -394,20 +394,20 @@ impl Vault {
         self.submit(s).await?.wait().await
     }
 
-    /// Seal a JSON record of a consultation that has not ended, for [`Vault::submit`].
+    /// Seal a JSON record of a consultation that has not ended, for [`Vault::submit`]. `canonical`
+    /// is the content already in canonical form (the caller has it: it hashed it for idempotency);
+    /// `r.content` is not looked at.
     pub(crate) async fn seal_open_consultation_json(
         &self,
         r: &NewRecord<'_>,
+        canonical: &[u8],
         extra: Vec<Effect>,
     ) -> Result<SealedRecord> {
-        let Content::Json(v) = r.content else {
-            return Err(VaultError::BadRequest("a consultation event is JSON".into()));
-        };
-        let bytes = envelope::canonical_json(v);
-        if bytes.len() > self.inner.max_json.min(self.inner.settings.inline_max_bytes - 1) {
+        let max = self.inner.max_json.min(self.inner.settings.inline_max_bytes - 1);
+        if canonical.len() > max {
             return Err(VaultError::ContentTooLarge {
-                size: bytes.len(),
-                max: self.inner.max_json.min(self.inner.settings.inline_max_bytes - 1),
+                size: canonical.len(),
+                max,
             });
         }
         let pseudonym = self.pseudonym_of(r.subject)?;
@@ -415,7 +415,7 @@ impl Vault {
             .retention_class
             .unwrap_or_else(|| self.inner.settings.class_for_kind(r.kind));
         let mut sealed = self
-            .seal_inline(r, pseudonym, class_name, JSON, &bytes, true)
+            .seal_inline(r, pseudonym, class_name, JSON, canonical, true)
             .await?;
         sealed.extra = extra;
         Ok(sealed)
