@@ -787,3 +787,70 @@ async fn reg_get_text(server: &Server, b: &mut Browser, path: &str) -> String {
     );
     resp.text().await.unwrap()
 }
+
+/// The partner simulator's sessions through the batch API: every event is accepted, every violation
+/// the simulator planted comes back as a finding of its rule, and every red flag raises an alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_sessions_get_the_findings_of_their_planted_violations() {
+    use tianping_sim::{SimConfig, Simulator, Violation};
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, "intl").await;
+    let hospital = org(&server, "模拟医院", OrgKind::InternetHospital).await;
+    let p = Partner {
+        server: &server,
+        token: partner_token(&server, "sim-partner", &hospital.id).await,
+    };
+    let mut doctors = vec![];
+    for n in 0..3 {
+        doctors.push(
+            verified_doctor(&server, &format!("sim.dr{n}"), 40 + n, &hospital.id)
+                .await
+                .1,
+        );
+    }
+    let mut sim = Simulator::new(SimConfig {
+        seed: 2026,
+        doctors,
+        red_flag_rate: 0.3,
+        violation_rate: 0.6,
+        ..SimConfig::default()
+    });
+    let (mut planted, mut flagged) = (0, 0);
+    for _ in 0..40 {
+        let s = sim.session();
+        let results = p.batch(&s.events).await;
+        let mut rules = std::collections::BTreeSet::new();
+        let mut alerts = 0;
+        for r in &results {
+            assert_eq!(r["status"], 201, "{} {r}", s.consultation);
+            rules.extend(rules_of(&r["receipt"]));
+            alerts += r["receipt"]["alerts"].as_array().unwrap().len();
+        }
+        if let Some(v) = s.violation {
+            planted += 1;
+            let rule = match v {
+                Violation::UnsignedPrescription => "IDS-21",
+                Violation::ControlledDrug => "IDM-19",
+                Violation::FirstVisitWithoutRecords => "IDM-17",
+                Violation::MissingPharmacistReview => "IDM-18",
+                Violation::NoDoctorCheck => "IDS-13",
+            };
+            assert!(
+                rules.contains(rule),
+                "{} planted {v:?}, found {rules:?}",
+                s.consultation
+            );
+        }
+        if s.red_flag.is_some() {
+            flagged += 1;
+            assert!(alerts > 0, "{}: a red flag without an alert", s.consultation);
+            // The simulated doctor stops and refers: no NEG-LIST finding.
+            assert!(!rules.contains("NEG-LIST"), "{}: {rules:?}", s.consultation);
+        }
+    }
+    assert!(
+        planted >= 10 && flagged >= 5,
+        "the run exercised the rules: {planted} {flagged}"
+    );
+    server.stop().await;
+}
