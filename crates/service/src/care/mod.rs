@@ -565,11 +565,20 @@ impl Care {
             retention_class: None,
             consultation: Some(&consultation_id),
         };
-        let sealed = self
+        let mut sealed = self
             .inner
             .vault
             .seal_open_consultation_json(&record, canonical, effects)
             .await?;
+        // The event row and the alerts name the record the event became (its id is drawn when sealing).
+        let record_id = sealed.record_id().to_owned();
+        for e in &mut sealed.extra {
+            match e {
+                Effect::Care(CareEffect::Event(row)) => row.record_id.clone_from(&record_id),
+                Effect::Care(CareEffect::Alert(a)) => a.record_id.clone_from(&record_id),
+                _ => {}
+            }
+        }
         let pending = self.inner.vault.submit(sealed).await?;
         let findings: Vec<FindingView> = ev
             .findings

@@ -770,6 +770,16 @@ pub(crate) struct SealedRecord {
     pub key_id: String,
 }
 
+impl SealedRecord {
+    /// The id of the record being stored.
+    pub(crate) fn record_id(&self) -> &str {
+        match &self.effect {
+            Effect::Record { record, .. } => &record.id,
+            _ => unreachable!("a sealed record carries its record effect"),
+        }
+    }
+}
+
 pub(crate) fn facts(r: &RecordRow) -> RecordFacts {
     RecordFacts {
         state: RecordState::parse(&r.state).unwrap_or(RecordState::Active),

@@ -26,6 +26,7 @@ CREATE INDEX care_consultations_patient ON care_consultations (patient_subject);
 
 -- One row per accepted event; (org_id, idem_key) is the idempotency key, body_hash the SHA-256 of the
 -- event's canonical JSON. reference: the prescription of a prescription or review, the purpose of a payment.
+-- (SQLite: WITHOUT ROWID, so the table is its primary key's B-tree: one B-tree less to write per event.)
 CREATE TABLE care_events (
     org_id          TEXT    NOT NULL,
     idem_key        TEXT    NOT NULL,
@@ -42,7 +43,7 @@ CREATE TABLE care_events (
     log_idx         BIGINT  NOT NULL,
     record_id       TEXT    NOT NULL,
     PRIMARY KEY (org_id, idem_key)
-);
+) WITHOUT ROWID;
 CREATE UNIQUE INDEX care_events_seq ON care_events (consultation_id, seq);
 
 -- Rules broken, with the rule set that judged them. The texts are the rule's, never the event's content.

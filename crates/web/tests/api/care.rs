@@ -242,6 +242,7 @@ async fn events_get_receipts_findings_and_bad_input_stores_nothing() {
         );
         assert!(!f["explanation"]["en-US"].as_str().unwrap().is_empty());
         assert!(f["citation"].as_str().unwrap().contains("第"), "{f}");
+        let first_batch = results.clone();
         // The batch's entries are consecutive and in order.
         let idx: Vec<u64> = results
             .iter()
@@ -323,6 +324,12 @@ async fn events_get_receipts_findings_and_bad_input_stores_nothing() {
             .await;
         assert_eq!(s, 200, "{view}");
         assert_eq!(view["events"].as_array().unwrap().len(), 6);
+        // Each event names the vault record it became and its log entry.
+        assert_eq!(
+            view["events"][3]["record_id"],
+            first_batch[2]["receipt"]["record_id"]
+        );
+        assert_eq!(view["events"][3]["index"], first_batch[2]["receipt"]["index"]);
         assert_eq!(view["findings"].as_array().unwrap().len(), 4);
         assert!(view["ended_ms"].is_i64());
         assert_eq!(view["response_ms"].as_i64().map(|v| v >= 0), Some(true));
