@@ -533,11 +533,14 @@ pub async fn findings_of(db: &Db, consultation_id: &str) -> Result<Vec<FindingRo
         .collect()
 }
 
-/// The latest findings, of one organisation or (None) of all, newest first.
-pub async fn findings(db: &Db, org_id: Option<&str>, limit: i64) -> Result<Vec<FindingRow>> {
+/// The latest findings, of one organisation or (None) of all, newest first, each with the partner's
+/// reference of its consultation.
+pub async fn findings(db: &Db, org_id: Option<&str>, limit: i64) -> Result<Vec<(String, FindingRow)>> {
+    let columns: Vec<String> = FINDING_COLUMNS.split(", ").map(|c| format!("f.{c}")).collect();
     let sql = format!(
-        "SELECT {FINDING_COLUMNS} FROM care_findings WHERE ($1 IS NULL OR org_id = $1) \
-         ORDER BY at_ms DESC, id LIMIT $2"
+        "SELECT {}, c.ref FROM care_findings f JOIN care_consultations c ON c.id = f.consultation_id \
+         WHERE ($1 IS NULL OR f.org_id = $1) ORDER BY f.at_ms DESC, f.id LIMIT $2",
+        columns.join(", ")
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org_id)
@@ -545,7 +548,7 @@ pub async fn findings(db: &Db, org_id: Option<&str>, limit: i64) -> Result<Vec<F
         .fetch_all(db.pool())
         .await?
         .iter()
-        .map(finding_row)
+        .map(|r| Ok((r.try_get(13)?, finding_row(r)?)))
         .collect()
 }
 

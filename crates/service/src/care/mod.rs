@@ -735,16 +735,7 @@ impl Care {
             Role::Regulator | Role::Operator => None,
             _ => Some(who.orgs.first().cloned().ok_or(CareError::NoOrganisation)?),
         };
-        let rows = rows::findings(&self.inner.db, org.as_deref(), limit.clamp(1, 1000)).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for f in rows {
-            let reference = rows::consultation(&self.inner.db, &f.consultation_id)
-                .await?
-                .map(|c| c.reference)
-                .unwrap_or_default();
-            out.push((reference, f));
-        }
-        Ok(out)
+        Ok(rows::findings(&self.inner.db, org.as_deref(), limit.clamp(1, 1000)).await?)
     }
 
     /// Partners, institution staff and doctors see their own organisations; regulators and operators

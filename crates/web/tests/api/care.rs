@@ -324,6 +324,18 @@ async fn events_get_receipts_findings_and_bad_input_stores_nothing() {
             .await;
         assert_eq!(s, 200, "{view}");
         assert_eq!(view["events"].as_array().unwrap().len(), 6);
+        // The partner's findings list: the four of c-1, each with its consultation.
+        let (s, list) = p.get("/api/v1/care/findings").await;
+        assert_eq!(s, 200, "{list}");
+        let mut of_c1: Vec<&str> = list["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["consultation"] == "c-1")
+            .map(|f| f["finding"]["rule"].as_str().unwrap())
+            .collect();
+        of_c1.sort();
+        assert_eq!(of_c1, vec!["IDM-18", "IDM-19", "IDS-21", "NEG-LIST"]);
         // Each event names the vault record it became and its log entry.
         assert_eq!(
             view["events"][3]["record_id"],
