@@ -152,6 +152,7 @@ fn prepare(doctors: Vec<String>) -> Prepare {
     })
 }
 
+#[derive(Default)]
 struct Load {
     latencies_us: Vec<u64>,
     /// Events accepted in the measured interval.
@@ -184,14 +185,7 @@ async fn generate(args: &IngestArgs, url: &str, token: &str, doctors: &[String])
             ..SimConfig::default()
         });
         handles.push(tokio::spawn(async move {
-            let mut out = Load {
-                latencies_us: vec![],
-                events: 0,
-                bytes: 0,
-                refused: 0,
-                errors: 0,
-                total_ok: 0,
-            };
+            let mut out = Load::default();
             while Instant::now() < measure_end {
                 let mut events: Vec<Value> = Vec::with_capacity(batch + 16);
                 while events.len() < batch {
@@ -227,14 +221,7 @@ async fn generate(args: &IngestArgs, url: &str, token: &str, doctors: &[String])
             out
         }));
     }
-    let mut all = Load {
-        latencies_us: vec![],
-        events: 0,
-        bytes: 0,
-        refused: 0,
-        errors: 0,
-        total_ok: 0,
-    };
+    let mut all = Load::default();
     for h in handles {
         let l = h.await.context("connection task panicked")?;
         all.latencies_us.extend(l.latencies_us);

@@ -207,10 +207,6 @@ impl Jurisdiction {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// The national jurisdiction every subdivision belongs to.
-    pub fn national() -> Jurisdiction {
-        Jurisdiction("CN".into())
-    }
 }
 
 /// A record of the offline diagnosis a follow-up visit rests on (IDM-17).

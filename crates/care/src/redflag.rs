@@ -99,11 +99,6 @@ impl Matcher {
             .filter_map(|(l, s)| s.then_some(l))
             .collect()
     }
-
-    /// Every list of the set, e.g. for showing labels.
-    pub fn lists(&self) -> &[RedFlagList] {
-        &self.lists
-    }
 }
 
 #[cfg(test)]

@@ -485,19 +485,6 @@ pub async fn events_by_keys(db: &Db, org_id: &str, keys: &[&str]) -> Result<Vec<
     Ok(out)
 }
 
-/// The event stored under an idempotency key.
-pub async fn event_by_key(db: &Db, org_id: &str, key: &str) -> Result<Option<EventRow>> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM care_events WHERE org_id = $1 AND idem_key = $2");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(org_id)
-        .bind(key)
-        .fetch_optional(db.pool())
-        .await?
-        .as_ref()
-        .map(event_row)
-        .transpose()
-}
-
 const FINDING_COLUMNS: &str = "id, consultation_id, org_id, doctor_id, seq, rule_id, rule_set, severity, \
      citation, zh, en, at_ms, log_idx";
 
@@ -593,19 +580,26 @@ pub async fn alert(db: &Db, id: &str) -> Result<Option<AlertRow>> {
 
 /// Alerts not yet resolved (of the given organisations, or all when `orgs` is None), most urgent first.
 pub async fn open_alerts(db: &Db, orgs: Option<&[String]>) -> Result<Vec<AlertRow>> {
+    let filter = match orgs {
+        None => String::new(),
+        Some([]) => return Ok(vec![]),
+        // Only numbered placeholders are added to the text.
+        Some(orgs) => format!(
+            " AND org_id IN ({})",
+            (1..=orgs.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     let sql = format!(
-        "SELECT {ALERT_COLUMNS} FROM care_alerts WHERE status <> 'resolved' ORDER BY deadline_ms, id"
+        "SELECT {ALERT_COLUMNS} FROM care_alerts WHERE status <> 'resolved'{filter} ORDER BY deadline_ms, id"
     );
-    let rows: Vec<AlertRow> = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(alert_row)
-        .collect::<Result<_>>()?;
-    Ok(match orgs {
-        None => rows,
-        Some(orgs) => rows.into_iter().filter(|a| orgs.contains(&a.org_id)).collect(),
-    })
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for o in orgs.unwrap_or_default() {
+        q = q.bind(o.clone());
+    }
+    q.fetch_all(db.pool()).await?.iter().map(alert_row).collect()
 }
 
 /// Open alerts past their acknowledgement deadline.
@@ -706,20 +700,28 @@ pub async fn rating(db: &Db, consultation_id: &str) -> Result<Option<RatingRow>>
     .transpose()
 }
 
-/// Supervision sums per group: `(group, consultations, ended, with_response, response_ms_total,
-/// terminated, referred, findings, ratings, rating_total)`.
-pub type SumsRow = (String, [i64; 9]);
+/// Supervision sums per group: `(group, its name, [consultations, ended, with_response,
+/// response_ms_total, terminated, referred, findings, ratings, rating_total])`.
+pub type SumsRow = (String, String, [i64; 9]);
 
 /// Sums per organisation (`by_doctor` false) or per doctor.
 pub async fn supervision_sums(db: &Db, by_doctor: bool) -> Result<Vec<SumsRow>> {
     // Two fixed texts, chosen here; nothing from outside is spliced in.
-    let (group, score) = if by_doctor {
-        ("doctor_id", "doctor_score")
+    let (group, score, name) = if by_doctor {
+        (
+            "doctor_id",
+            "doctor_score",
+            "SELECT display_name FROM id_accounts WHERE id = c.doctor_id",
+        )
     } else {
-        ("org_id", "org_score")
+        (
+            "org_id",
+            "org_score",
+            "SELECT name FROM id_organisations WHERE id = c.org_id",
+        )
     };
     let sql = format!(
-        "SELECT c.{group}, COUNT(*), \
+        "SELECT c.{group}, COALESCE(({name}), ''), COUNT(*), \
            CAST(SUM(CASE WHEN c.ended_ms IS NULL THEN 0 ELSE 1 END) AS BIGINT), \
            CAST(SUM(CASE WHEN c.response_ms IS NULL THEN 0 ELSE 1 END) AS BIGINT), \
            CAST(COALESCE(SUM(c.response_ms), 0) AS BIGINT), \
@@ -736,9 +738,9 @@ pub async fn supervision_sums(db: &Db, by_doctor: bool) -> Result<Vec<SumsRow>> 
         .map(|r| {
             let mut v = [0i64; 9];
             for (i, slot) in v.iter_mut().enumerate() {
-                *slot = r.try_get(i + 1)?;
+                *slot = r.try_get(i + 2)?;
             }
-            Ok((r.try_get(0)?, v))
+            Ok((r.try_get(0)?, r.try_get(1)?, v))
         })
         .collect()
 }

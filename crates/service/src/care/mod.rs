@@ -502,16 +502,17 @@ impl Care {
             &ev.fact,
             body_hash,
         )))));
-        for f in &ev.findings {
-            effects.push(Effect::Care(CareEffect::Finding(Box::new(finding_row(
-                f,
-                &consultation_id,
-                &p.org_id,
-                &doctor_id,
-                e.seq as i64,
-                now,
-            )))));
-        }
+        // The rows are stored with the event; the receipt shows the same findings.
+        let findings: Vec<FindingView> = ev
+            .findings
+            .iter()
+            .map(|f| {
+                let row = finding_row(f, &consultation_id, &p.org_id, &doctor_id, e.seq as i64, now);
+                let view = FindingView::from(&row);
+                effects.push(Effect::Care(CareEffect::Finding(Box::new(row))));
+                view
+            })
+            .collect();
         if !ev.flags.is_empty() {
             let on_duty = rows::duty(&self.inner.db, &p.org_id).await?;
             for flag in &ev.flags {
@@ -557,7 +558,7 @@ impl Care {
             subject: &subject,
             source: &p.source,
             occurred_ms: Some(occurred),
-            // The bytes sealed are `canonical`, this event's JSON in canonical form.
+            // This event's JSON in canonical form.
             content: Content::Bytes {
                 media_type: crate::vault::JSON,
                 bytes: canonical,
@@ -568,7 +569,7 @@ impl Care {
         let mut sealed = self
             .inner
             .vault
-            .seal_open_consultation_json(&record, canonical, effects)
+            .seal_open_consultation_json(&record, effects)
             .await?;
         // The event row and the alerts name the record the event became (its id is drawn when sealing).
         let record_id = sealed.record_id().to_owned();
@@ -580,20 +581,6 @@ impl Care {
             }
         }
         let pending = self.inner.vault.submit(sealed).await?;
-        let findings: Vec<FindingView> = ev
-            .findings
-            .iter()
-            .map(|f| {
-                FindingView::from(&finding_row(
-                    f,
-                    &consultation_id,
-                    &p.org_id,
-                    &doctor_id,
-                    e.seq as i64,
-                    now,
-                ))
-            })
-            .collect();
         let Evaluation { state, .. } = ev;
         *loaded = Some(Loaded {
             id: consultation_id,

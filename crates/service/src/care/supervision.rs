@@ -1,5 +1,7 @@
 //! Refunds (seed 000), ratings (seed 002) and supervision metrics (SUP-METRICS).
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 use tianping_care::event::PaymentPurpose;
@@ -69,15 +71,20 @@ impl Care {
     /// The consultations of the signed-in patient.
     pub async fn my_consultations(&self, who: &Principal) -> Result<Vec<MyConsultation>> {
         let mut out = Vec::new();
+        // A patient sees the same few institutions and doctors again and again: look each up once.
+        let mut names: HashMap<String, String> = HashMap::new();
         for c in self.consultations_of(&who.id).await? {
-            let org_name = id_rows::org(self.db(), &c.org_id)
-                .await?
-                .map(|o| o.name)
-                .unwrap_or_default();
-            let doctor_name = id_rows::account(self.db(), &c.doctor_id)
-                .await?
-                .map(|a| a.display_name)
-                .unwrap_or_default();
+            if !names.contains_key(&c.org_id) {
+                let n = id_rows::org(self.db(), &c.org_id).await?.map(|o| o.name);
+                names.insert(c.org_id.clone(), n.unwrap_or_default());
+            }
+            if !names.contains_key(&c.doctor_id) {
+                let n = id_rows::account(self.db(), &c.doctor_id)
+                    .await?
+                    .map(|a| a.display_name);
+                names.insert(c.doctor_id.clone(), n.unwrap_or_default());
+            }
+            let (org_name, doctor_name) = (names[&c.org_id].clone(), names[&c.doctor_id].clone());
             out.push(MyConsultation {
                 rated: rows::rating(self.db(), &c.id).await?.is_some(),
                 id: c.id,
@@ -198,30 +205,17 @@ impl Care {
                 "supervision metrics are for regulators".into(),
             ));
         }
-        let mut institutions = Vec::new();
-        for (id, v) in rows::supervision_sums(self.db(), false).await? {
-            let name = id_rows::org(self.db(), &id)
-                .await?
-                .map(|o| o.name)
-                .unwrap_or_default();
-            institutions.push(MetricsRow {
-                metrics: Metrics::from_sums(&sums(v)),
-                id,
-                name,
-            });
-        }
-        let mut doctors = Vec::new();
-        for (id, v) in rows::supervision_sums(self.db(), true).await? {
-            let name = id_rows::account(self.db(), &id)
-                .await?
-                .map(|a| a.display_name)
-                .unwrap_or_default();
-            doctors.push(MetricsRow {
-                metrics: Metrics::from_sums(&sums(v)),
-                id,
-                name,
-            });
-        }
+        let metrics = |rows: Vec<rows::SumsRow>| -> Vec<MetricsRow> {
+            rows.into_iter()
+                .map(|(id, name, v)| MetricsRow {
+                    metrics: Metrics::from_sums(&sums(v)),
+                    id,
+                    name,
+                })
+                .collect()
+        };
+        let institutions = metrics(rows::supervision_sums(self.db(), false).await?);
+        let doctors = metrics(rows::supervision_sums(self.db(), true).await?);
         Ok(SupervisionReport {
             generated_ms: now_ms() as i64,
             institutions,

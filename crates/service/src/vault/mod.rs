@@ -394,15 +394,24 @@ impl Vault {
         self.submit(s).await?.wait().await
     }
 
-    /// Seal a JSON record of a consultation that has not ended, for [`Vault::submit`]. `canonical`
-    /// is the content already in canonical form (the caller has it: it hashed it for idempotency);
-    /// `r.content` is not looked at.
+    /// Seal a JSON record of a consultation that has not ended, for [`Vault::submit`]. The content is
+    /// `Content::Bytes` holding JSON already in canonical form (the caller has it: it hashed it for
+    /// idempotency), or `Content::Json`.
     pub(crate) async fn seal_open_consultation_json(
         &self,
         r: &NewRecord<'_>,
-        canonical: &[u8],
         extra: Vec<Effect>,
     ) -> Result<SealedRecord> {
+        let canonical: std::borrow::Cow<'_, [u8]> = match r.content {
+            Content::Json(v) => envelope::canonical_json(v).into(),
+            Content::Bytes {
+                media_type: JSON,
+                bytes,
+            } => bytes.into(),
+            Content::Bytes { .. } => {
+                return Err(VaultError::BadRequest("a consultation event is JSON".into()));
+            }
+        };
         let max = self.inner.max_json.min(self.inner.settings.inline_max_bytes - 1);
         if canonical.len() > max {
             return Err(VaultError::ContentTooLarge {
@@ -415,7 +424,7 @@ impl Vault {
             .retention_class
             .unwrap_or_else(|| self.inner.settings.class_for_kind(r.kind));
         let mut sealed = self
-            .seal_inline(r, pseudonym, class_name, JSON, canonical, true)
+            .seal_inline(r, pseudonym, class_name, JSON, &canonical, true)
             .await?;
         sealed.extra = extra;
         Ok(sealed)

@@ -630,29 +630,12 @@ async fn refunds_only_the_named_doctors_fees_and_ratings_feed_the_metrics() {
         let (li, li_lic) = verified_doctor(&server, "dr.li", 32, &hospital.id).await;
         let (patient_id, pid, mut patient_browser) = patient(&server, "jiakui.liu", 33).await;
 
-        let mut yan_fee_indexes = vec![];
-        for (c, lic, fees) in [
-            (
-                "y-1",
-                &yan_lic,
-                vec![(100_000, "top_up"), (3000, "consultation_fee")],
-            ),
-            ("l-1", &li_lic, vec![(4000, "consultation_fee")]),
-            ("y-2", &yan_lic, vec![(5000, "consultation_fee"), (2000, "drug")]),
-        ] {
-            let mut events = vec![start(c, &pid, lic, "psychiatry")];
-            for (i, (fee, purpose)) in fees.iter().enumerate() {
-                events.push(pay(c, i as u64 + 1, *fee, purpose));
-            }
-            events.push(ev(c, fees.len() as u64 + 1, json!({"type": "end"})));
-            let results = p.batch(&events).await;
-            for (i, (fee, purpose)) in fees.iter().enumerate() {
-                assert_eq!(results[i + 1]["status"], 201);
-                if lic == &yan_lic && *purpose == "consultation_fee" {
-                    yan_fee_indexes.push((results[i + 1]["receipt"]["index"].as_u64().unwrap(), *fee));
-                }
-            }
-        }
+        let yan_fee_indexes: Vec<(u64, i64)> = seed_000_payments(&p, &pid, &yan_lic, &li_lic)
+            .await
+            .into_iter()
+            .filter(|f| f.doctor_licence == yan_lic && f.purpose == "consultation_fee")
+            .map(|f| (f.index, f.fee_fen))
+            .collect();
         let (s, refund) = patient_browser
             .api(
                 Method::GET,
@@ -787,6 +770,51 @@ async fn refunds_only_the_named_doctors_fees_and_ratings_feed_the_metrics() {
         assert_eq!(s, 403);
         server.stop().await;
     }
+}
+
+/// A payment the seed-000 setup made, with its receipt's index.
+pub(super) struct SeedPayment {
+    pub doctor_licence: String,
+    pub purpose: &'static str,
+    pub fee_fen: i64,
+    pub index: u64,
+}
+
+/// Seed 000's payments: three ended consultations of one patient — with doctor Yan a top-up and a
+/// fee, with doctor Li a fee, with Yan again a fee and a drug — each accepted with a receipt.
+pub(super) async fn seed_000_payments(
+    p: &Partner<'_>,
+    patient_id: &str,
+    yan_lic: &str,
+    li_lic: &str,
+) -> Vec<SeedPayment> {
+    let mut out = vec![];
+    for (c, lic, fees) in [
+        (
+            "y-1",
+            yan_lic,
+            vec![(100_000, "top_up"), (3000, "consultation_fee")],
+        ),
+        ("l-1", li_lic, vec![(4000, "consultation_fee")]),
+        ("y-2", yan_lic, vec![(5000, "consultation_fee"), (2000, "drug")]),
+    ] {
+        let mut events = vec![start(c, patient_id, lic, "psychiatry")];
+        for (i, (fee, purpose)) in fees.iter().enumerate() {
+            events.push(pay(c, i as u64 + 1, *fee, purpose));
+        }
+        events.push(ev(c, fees.len() as u64 + 1, json!({"type": "end"})));
+        let results = p.batch(&events).await;
+        for (i, (fee, purpose)) in fees.into_iter().enumerate() {
+            assert_eq!(results[i + 1]["status"], 201, "{}", results[i + 1]);
+            out.push(SeedPayment {
+                doctor_licence: lic.to_owned(),
+                purpose,
+                fee_fen: fee,
+                index: results[i + 1]["receipt"]["index"].as_u64().unwrap(),
+            });
+        }
+    }
+    out
 }
 
 async fn reg_get_text(server: &Server, b: &mut Browser, path: &str) -> String {

@@ -10,7 +10,7 @@ use tianping_store::testing::TestDb;
 use tianping_web::ui::{Locale, t};
 
 use super::Server;
-use super::care::{Partner, ev, msg, partner_token, patient, pay, start, verified_doctor};
+use super::care::{Partner, msg, partner_token, patient, seed_000_payments, start, verified_doctor};
 use super::identity::{Browser, operator, org, staff, staff_browser};
 
 /// The message ids of the online-care section of the translations. A missing translation shows
@@ -299,35 +299,15 @@ async fn patients_rate_consultations_and_see_the_refund_of_one_doctors_fees() {
         let (_, pid, mut b) = patient(&server, "page.jiakui", 53).await;
 
         // Seed 000: a top-up, then fees to two doctors (and a drug).
-        let mut yan_receipts = vec![];
-        let mut li_receipts = vec![];
-        for (c, lic, fees) in [
-            (
-                "y-1",
-                &yan_lic,
-                vec![(100_000, "top_up"), (3000, "consultation_fee")],
-            ),
-            ("l-1", &li_lic, vec![(4000, "consultation_fee")]),
-            ("y-2", &yan_lic, vec![(5000, "consultation_fee"), (2000, "drug")]),
-        ] {
-            let mut events = vec![start(c, &pid, lic, "psychiatry")];
-            for (i, (fee, purpose)) in fees.iter().enumerate() {
-                events.push(pay(c, i as u64 + 1, *fee, purpose));
-            }
-            events.push(ev(c, fees.len() as u64 + 1, json!({"type": "end"})));
-            let results = p.batch(&events).await;
-            for (i, (_, purpose)) in fees.iter().enumerate() {
-                assert_eq!(results[i + 1]["status"], 201, "{}", results[i + 1]);
-                let index = results[i + 1]["receipt"]["index"].as_u64().unwrap();
-                if *purpose == "consultation_fee" {
-                    if lic == &yan_lic {
-                        yan_receipts.push(index);
-                    } else {
-                        li_receipts.push(index);
-                    }
-                }
-            }
-        }
+        let payments = seed_000_payments(&p, &pid, &yan_lic, &li_lic).await;
+        let fees_of = |lic: &str| -> Vec<u64> {
+            payments
+                .iter()
+                .filter(|f| f.doctor_licence == lic && f.purpose == "consultation_fee")
+                .map(|f| f.index)
+                .collect()
+        };
+        let (yan_receipts, li_receipts) = (fees_of(&yan_lic), fees_of(&li_lic));
         // One still running.
         let (s, _) = p.event(&start("y-3", &pid, &yan_lic, "psychiatry")).await;
         assert_eq!(s, 201);
