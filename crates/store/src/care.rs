@@ -6,7 +6,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::log::{get_u64, to_i64};
-use crate::{Db, Result, Tx, insert_padded};
+use crate::{Db, Result, Script, Statement, insert_padded};
+use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsultationRow {
@@ -141,13 +142,13 @@ pub enum CareEffect {
 }
 
 /// Insert the events of a batch with multi-row statements.
-pub async fn insert_events(tx: &mut Tx<'_>, rows: &[(u64, Box<EventRow>)]) -> Result<()> {
+pub fn insert_events(script: &mut Script, rows: &[(u64, Box<EventRow>)]) -> Result<()> {
     let rows: Vec<(i64, &EventRow)> = rows
         .iter()
         .map(|(idx, r)| Ok((to_i64(*idx)?, &**r)))
         .collect::<Result<_>>()?;
     insert_padded(
-        tx,
+        script,
         "care_events (org_id, idem_key, consultation_id, seq, event_type, party, reference, flag, \
          red_flags, fee_fen, occurred_ms, body_hash, log_idx, record_id)",
         14,
@@ -184,17 +185,17 @@ pub async fn insert_events(tx: &mut Tx<'_>, rows: &[(u64, Box<EventRow>)]) -> Re
                 .bind(None::<i64>)
                 .bind(None::<String>),
         },
-    )
-    .await
+    );
+    Ok(())
 }
 
 /// Apply one effect other than an event (events go in bulk through [`insert_events`]).
-pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
+pub async fn apply(tx: &mut AnyConnection, script: &mut Script, idx: u64, e: CareEffect) -> Result<()> {
     let idx_i = to_i64(idx)?;
     match e {
-        CareEffect::Event(row) => insert_events(tx, &[(idx, row)]).await?,
+        CareEffect::Event(row) => insert_events(script, &[(idx, row)])?,
         CareEffect::Start(c) => {
-            sqlx::query(
+            script.add(Statement::new(
                 "INSERT INTO care_consultations (id, org_id, ref, patient_subject, doctor_id, started_ms, \
                  ended_ms, response_ms, terminated, referred, state_sealed, start_idx) \
                  VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, 0, 0, $7, $8)",
@@ -206,9 +207,7 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
             .bind(c.doctor_id)
             .bind(c.started_ms)
             .bind(c.state_sealed)
-            .bind(idx_i)
-            .execute(&mut **tx)
-            .await?;
+            .bind(idx_i));
         }
         CareEffect::End {
             consultation_id,
@@ -217,20 +216,20 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
             terminated,
             referred,
         } => {
-            sqlx::query(
-                "UPDATE care_consultations SET ended_ms = $1, response_ms = $2, terminated = $3, \
+            script.add(
+                Statement::new(
+                    "UPDATE care_consultations SET ended_ms = $1, response_ms = $2, terminated = $3, \
                  referred = $4 WHERE id = $5",
-            )
-            .bind(ended_ms)
-            .bind(response_ms)
-            .bind(i64::from(terminated))
-            .bind(i64::from(referred))
-            .bind(consultation_id)
-            .execute(&mut **tx)
-            .await?;
+                )
+                .bind(ended_ms)
+                .bind(response_ms)
+                .bind(i64::from(terminated))
+                .bind(i64::from(referred))
+                .bind(consultation_id),
+            );
         }
         CareEffect::Finding(f) => {
-            sqlx::query(
+            script.add(Statement::new(
                 "INSERT INTO care_findings (id, consultation_id, org_id, doctor_id, seq, rule_id, rule_set, \
                  severity, citation, zh, en, at_ms, log_idx) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
@@ -247,12 +246,10 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
             .bind(f.zh)
             .bind(f.en)
             .bind(f.at_ms)
-            .bind(idx_i)
-            .execute(&mut **tx)
-            .await?;
+            .bind(idx_i));
         }
         CareEffect::Alert(a) => {
-            sqlx::query(
+            script.add(Statement::new(
                 "INSERT INTO care_alerts (id, consultation_id, org_id, seq, record_id, label, severity, zh, \
                  en, raised_ms, ack_minutes, deadline_ms, level, assignee, status, log_idx) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
@@ -272,9 +269,7 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
             .bind(a.level)
             .bind(a.assignee)
             .bind(a.status)
-            .bind(idx_i)
-            .execute(&mut **tx)
-            .await?;
+            .bind(idx_i));
         }
         CareEffect::AlertAction {
             action,
@@ -291,6 +286,8 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
                 "resolved" => (false, true),
                 _ => (false, false),
             };
+            // Whether the action wins depends on the alert's row: run what came before first.
+            script.flush(tx).await?;
             let changed = sqlx::query(
                 "UPDATE care_alerts SET status = $1, level = $2, deadline_ms = $3, \
                  assignee = CASE WHEN $12 = 1 THEN $4 ELSE assignee END, \
@@ -312,7 +309,7 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
             .bind(&from_status)
             .bind(from_level)
             .bind(i64::from(reassign))
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
             if changed == 1 {
@@ -326,7 +323,7 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
                 .bind(action.by_account)
                 .bind(action.assignee)
                 .bind(idx_i)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
             }
         }
@@ -335,25 +332,20 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
             accounts,
             at_ms,
         } => {
-            sqlx::query("DELETE FROM care_duty WHERE org_id = $1")
-                .bind(&org_id)
-                .execute(&mut **tx)
-                .await?;
+            script.add(Statement::new("DELETE FROM care_duty WHERE org_id = $1").bind(&org_id));
             for (rank, account) in accounts.into_iter().enumerate() {
-                sqlx::query(
+                script.add(Statement::new(
                     "INSERT INTO care_duty (org_id, rank, account_id, set_ms, log_idx) VALUES ($1, $2, $3, $4, $5)",
                 )
                 .bind(&org_id)
                 .bind(rank as i64 + 1)
                 .bind(account)
                 .bind(at_ms)
-                .bind(idx_i)
-                .execute(&mut **tx)
-                .await?;
+                .bind(idx_i));
             }
         }
         CareEffect::Rating(r) => {
-            sqlx::query(
+            script.add(Statement::new(
                 "INSERT INTO care_ratings (consultation_id, patient_account, doctor_id, org_id, doctor_score, \
                  org_score, at_ms, log_idx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
@@ -364,9 +356,7 @@ pub async fn apply(tx: &mut Tx<'_>, idx: u64, e: CareEffect) -> Result<()> {
             .bind(r.doctor_score)
             .bind(r.org_score)
             .bind(r.at_ms)
-            .bind(idx_i)
-            .execute(&mut **tx)
-            .await?;
+            .bind(idx_i));
         }
     }
     Ok(())

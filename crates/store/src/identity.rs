@@ -10,6 +10,7 @@ use sqlx::any::AnyRow;
 
 use crate::log::to_i64;
 use crate::{Db, Result, Tx};
+use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgRow {
@@ -167,7 +168,7 @@ fn b(v: bool) -> i64 {
     i64::from(v)
 }
 
-pub(crate) async fn apply(tx: &mut Tx<'_>, idx: u64, e: IdentityEffect) -> Result<()> {
+pub(crate) async fn apply(tx: &mut AnyConnection, idx: u64, e: IdentityEffect) -> Result<()> {
     let idx = to_i64(idx)?;
     match e {
         IdentityEffect::DoctorDecision {
@@ -189,7 +190,7 @@ pub(crate) async fn apply(tx: &mut Tx<'_>, idx: u64, e: IdentityEffect) -> Resul
             .bind(expires_ms)
             .bind(idx)
             .bind(account_id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
         IdentityEffect::Sanction(s) => {
@@ -209,7 +210,7 @@ pub(crate) async fn apply(tx: &mut Tx<'_>, idx: u64, e: IdentityEffect) -> Resul
             .bind(s.decided_by)
             .bind(s.decided_ms)
             .bind(idx)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
             set_status(tx, &s.target_kind, &s.target).await?;
             if s.target_kind == "account" {
@@ -226,7 +227,7 @@ pub(crate) async fn apply(tx: &mut Tx<'_>, idx: u64, e: IdentityEffect) -> Resul
             .bind(ms)
             .bind(idx)
             .bind(id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
             if let Some(row) = row {
                 let kind: String = row.try_get(0)?;
@@ -248,7 +249,7 @@ pub(crate) async fn apply(tx: &mut Tx<'_>, idx: u64, e: IdentityEffect) -> Resul
             .bind(n.digest)
             .bind(n.published_ms)
             .bind(idx)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
         IdentityEffect::Grant(c) => {
@@ -268,7 +269,7 @@ pub(crate) async fn apply(tx: &mut Tx<'_>, idx: u64, e: IdentityEffect) -> Resul
             .bind(c.recipient)
             .bind(c.granted_ms)
             .bind(idx)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
         IdentityEffect::Guardianship { guardian, ward, ms } => {
@@ -283,7 +284,7 @@ pub(crate) async fn apply(tx: &mut Tx<'_>, idx: u64, e: IdentityEffect) -> Resul
             .bind(ms)
             .bind(idx)
             .bind(id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
         IdentityEffect::Access(a) => {
@@ -306,7 +307,7 @@ pub(crate) async fn apply(tx: &mut Tx<'_>, idx: u64, e: IdentityEffect) -> Resul
             .bind(a.basis)
             .bind(a.at_ms)
             .bind(idx)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
     }
@@ -315,7 +316,7 @@ pub(crate) async fn apply(tx: &mut Tx<'_>, idx: u64, e: IdentityEffect) -> Resul
 
 /// Recompute the status of a sanctioned account or organisation from its unlifted sanctions:
 /// blacklisted beats suspended beats active.
-async fn set_status(tx: &mut Tx<'_>, kind: &str, target: &str) -> Result<()> {
+async fn set_status(tx: &mut AnyConnection, kind: &str, target: &str) -> Result<()> {
     let table = match kind {
         "organisation" => "id_organisations",
         _ => "id_accounts",
@@ -327,7 +328,7 @@ async fn set_status(tx: &mut Tx<'_>, kind: &str, target: &str) -> Result<()> {
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(target.to_owned())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -623,7 +624,7 @@ pub async fn active_memberships(db: &Db, account: &str) -> Result<Vec<String>> {
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
-pub async fn add_guardianship(tx: &mut Tx<'_>, guardian: &str, ward: &str, ms: i64) -> Result<()> {
+pub async fn add_guardianship(tx: &mut AnyConnection, guardian: &str, ward: &str, ms: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO id_guardianships (guardian_id, ward_id, created_ms) VALUES ($1, $2, $3) \
          ON CONFLICT (guardian_id, ward_id) DO NOTHING",
@@ -631,7 +632,7 @@ pub async fn add_guardianship(tx: &mut Tx<'_>, guardian: &str, ward: &str, ms: i
     .bind(guardian.to_owned())
     .bind(ward.to_owned())
     .bind(ms)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -692,10 +693,10 @@ pub async fn delete_session(tx: &mut Tx<'_>, id_hash: &[u8]) -> Result<()> {
 }
 
 /// End every session of an account (takedowns, password changes).
-pub async fn delete_sessions_of(tx: &mut Tx<'_>, account: &str) -> Result<()> {
+pub async fn delete_sessions_of(tx: &mut AnyConnection, account: &str) -> Result<()> {
     sqlx::query("DELETE FROM id_sessions WHERE account_id = $1")
         .bind(account.to_owned())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Db, MAX_PARAMS, Result, StoreError, Tx, insert_padded, values_placeholders};
+use crate::{Db, MAX_PARAMS, Result, Script, Statement, StoreError, Tx, insert_padded, values_placeholders};
 
 // Dynamic SQL below (wrapped in AssertSqlSafe) only ever adds numbered `$N` placeholders; no value
 // is ever spliced into the text.
@@ -89,13 +89,13 @@ pub async fn params(db: &Db) -> Result<Option<LogParams>> {
 }
 
 /// Insert entries with multi-row statements.
-pub async fn insert_entries(tx: &mut Tx<'_>, rows: &[NewEntry]) -> Result<()> {
+pub fn insert_entries(script: &mut Script, rows: &[NewEntry]) -> Result<()> {
     let rows: Vec<_> = rows
         .iter()
         .map(|r| Ok((to_i64(r.idx)?, &r.leaf_hash[..], &r.envelope[..])))
         .collect::<Result<_>>()?;
     insert_padded(
-        tx,
+        script,
         "log_entries (idx, leaf_hash, envelope)",
         3,
         &rows,
@@ -103,17 +103,17 @@ pub async fn insert_entries(tx: &mut Tx<'_>, rows: &[NewEntry]) -> Result<()> {
             Some((i, a, b)) => q.bind(*i).bind(a.to_vec()).bind(b.to_vec()),
             None => q.bind(None::<i64>).bind(None::<Vec<u8>>).bind(None::<Vec<u8>>),
         },
-    )
-    .await
+    );
+    Ok(())
 }
 
-pub async fn insert_contents(tx: &mut Tx<'_>, rows: &[NewContent]) -> Result<()> {
+pub fn insert_contents(script: &mut Script, rows: &[NewContent]) -> Result<()> {
     let rows: Vec<_> = rows
         .iter()
         .map(|r| Ok((to_i64(r.idx)?, &r.salt[..], &r.content[..])))
         .collect::<Result<_>>()?;
     insert_padded(
-        tx,
+        script,
         "log_contents (idx, salt, content)",
         3,
         &rows,
@@ -121,19 +121,19 @@ pub async fn insert_contents(tx: &mut Tx<'_>, rows: &[NewContent]) -> Result<()>
             Some((i, a, b)) => q.bind(*i).bind(a.to_vec()).bind(b.to_vec()),
             None => q.bind(None::<i64>).bind(None::<Vec<u8>>).bind(None::<Vec<u8>>),
         },
-    )
-    .await
+    );
+    Ok(())
 }
 
 /// Insert or replace tiles (a tile only ever grows; the caller guarantees that).
-pub async fn upsert_tiles(tx: &mut Tx<'_>, rows: &[TileRow]) -> Result<()> {
+pub fn upsert_tiles(script: &mut Script, rows: &[TileRow]) -> Result<()> {
     for chunk in rows.chunks(MAX_PARAMS / 4) {
         let sql = format!(
             "INSERT INTO log_tiles (level, idx, width, nodes) VALUES {} \
              ON CONFLICT (level, idx) DO UPDATE SET width = excluded.width, nodes = excluded.nodes",
             values_placeholders(chunk.len(), 4)
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut q = Statement::dynamic(sql);
         for r in chunk {
             q = q
                 .bind(i64::from(r.level))
@@ -141,19 +141,19 @@ pub async fn upsert_tiles(tx: &mut Tx<'_>, rows: &[TileRow]) -> Result<()> {
                 .bind(i64::from(r.width))
                 .bind(r.nodes.clone());
         }
-        q.execute(&mut **tx).await?;
+        script.add(q);
     }
     Ok(())
 }
 
-pub async fn insert_checkpoint(tx: &mut Tx<'_>, c: &CheckpointRow) -> Result<()> {
-    sqlx::query("INSERT INTO log_checkpoints (size, root, note, created_ms) VALUES ($1, $2, $3, $4)")
-        .bind(to_i64(c.size)?)
-        .bind(c.root.clone())
-        .bind(&c.note)
-        .bind(c.created_ms)
-        .execute(&mut **tx)
-        .await?;
+pub fn insert_checkpoint(script: &mut Script, c: &CheckpointRow) -> Result<()> {
+    script.add(
+        Statement::new("INSERT INTO log_checkpoints (size, root, note, created_ms) VALUES ($1, $2, $3, $4)")
+            .bind(to_i64(c.size)?)
+            .bind(c.root.clone())
+            .bind(&c.note)
+            .bind(c.created_ms),
+    );
     Ok(())
 }
 

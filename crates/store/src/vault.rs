@@ -4,7 +4,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Db, Result, Tx, insert_padded, log::to_i64};
+use crate::{Db, Result, Script, Statement, insert_padded, log::to_i64};
+use sqlx::AnyConnection;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectKeyRow {
@@ -125,8 +126,14 @@ const RECORD_COLUMNS: &str = "id, log_idx, subject, kind, media_type, consultati
      event_ms, retain_until_ms, state, subject_key_id, wrapped_key, ciphertext, blob_chunks, \
      size, created_ms, shredded_ms";
 
-/// Apply effects (each with the index of its log entry) inside the batch's transaction.
-pub async fn apply(tx: &mut Tx<'_>, effects: Vec<(u64, Effect)>) -> Result<Applied> {
+/// Apply effects (each with the index of its log entry) inside the batch's transaction: most
+/// become statements of `script` (executed at its next flush, by the caller or here before a
+/// statement whose result is needed).
+pub async fn apply(
+    tx: &mut AnyConnection,
+    script: &mut Script,
+    effects: Vec<(u64, Effect)>,
+) -> Result<Applied> {
     let mut applied = Applied::default();
     let mut records = Vec::new();
     let mut keys = Vec::new();
@@ -154,27 +161,21 @@ pub async fn apply(tx: &mut Tx<'_>, effects: Vec<(u64, Effect)>) -> Result<Appli
     keys.sort_by(|a, b| a.id.cmp(&b.id));
     keys.dedup_by(|a, b| a.id == b.id);
     for k in &keys {
-        insert_subject_key(&mut **tx, k).await?;
+        script.add(insert_subject_key(k));
     }
-    insert_records(tx, &records).await?;
-    crate::care::insert_events(tx, &care_events).await?;
+    insert_records(script, &records)?;
+    crate::care::insert_events(script, &care_events)?;
     for id in uploads {
-        sqlx::query("DELETE FROM vault_uploads WHERE id = $1")
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
+        script.add(Statement::new("DELETE FROM vault_uploads WHERE id = $1").bind(id));
     }
     for (idx, e) in others {
-        apply_one(tx, idx, e, &mut applied).await?;
+        apply_one(tx, script, idx, e, &mut applied).await?;
     }
     Ok(applied)
 }
 
-async fn insert_subject_key<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
-    exec: E,
-    k: &SubjectKeyRow,
-) -> Result<()> {
-    sqlx::query(
+fn insert_subject_key(k: &SubjectKeyRow) -> Statement {
+    Statement::new(
         "INSERT INTO vault_subject_keys (id, subject, kek_id, wrapped, created_ms) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
     )
@@ -183,21 +184,25 @@ async fn insert_subject_key<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .bind(k.kek_id.clone())
     .bind(k.wrapped.clone())
     .bind(k.created_ms)
-    .execute(exec)
-    .await?;
-    Ok(())
 }
 
 /// Store a subject key on its own (uploads need it before their record commits).
 pub async fn store_subject_key(db: &Db, k: &SubjectKeyRow) -> Result<()> {
-    insert_subject_key(db.pool(), k).await
+    insert_subject_key(k).execute(db.pool()).await?;
+    Ok(())
 }
 
-async fn apply_one(tx: &mut Tx<'_>, idx: u64, e: Effect, applied: &mut Applied) -> Result<()> {
+async fn apply_one(
+    tx: &mut AnyConnection,
+    script: &mut Script,
+    idx: u64,
+    e: Effect,
+    applied: &mut Applied,
+) -> Result<()> {
     match e {
         Effect::Record { .. } => unreachable!("records are inserted in bulk"),
-        Effect::PlaceHold(h) => {
-            sqlx::query(
+        Effect::PlaceHold(h) => script.add(
+            Statement::new(
                 "INSERT INTO vault_holds (id, scope, target, reason, placed_by, placed_ms, placed_idx) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
@@ -207,43 +212,41 @@ async fn apply_one(tx: &mut Tx<'_>, idx: u64, e: Effect, applied: &mut Applied) 
             .bind(h.reason)
             .bind(h.placed_by)
             .bind(h.placed_ms)
-            .bind(to_i64(idx)?)
-            .execute(&mut **tx)
-            .await?;
-        }
-        Effect::ReleaseHold { id, by, ms } => {
-            sqlx::query(
+            .bind(to_i64(idx)?),
+        ),
+        Effect::ReleaseHold { id, by, ms } => script.add(
+            Statement::new(
                 "UPDATE vault_holds SET released_by = $1, released_ms = $2, released_idx = $3 \
                  WHERE id = $4 AND released_ms IS NULL",
             )
             .bind(by)
             .bind(ms)
             .bind(to_i64(idx)?)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        }
+            .bind(id),
+        ),
         Effect::CloseConsultation {
             id,
             ended_ms,
             deadlines,
         } => {
-            sqlx::query("INSERT INTO vault_consultations (id, ended_ms, closed_idx) VALUES ($1, $2, $3)")
+            script.add(
+                Statement::new(
+                    "INSERT INTO vault_consultations (id, ended_ms, closed_idx) VALUES ($1, $2, $3)",
+                )
                 .bind(&id)
                 .bind(ended_ms)
-                .bind(to_i64(idx)?)
-                .execute(&mut **tx)
-                .await?;
+                .bind(to_i64(idx)?),
+            );
             for (class, until) in deadlines {
-                sqlx::query(
-                    "UPDATE vault_records SET retain_until_ms = $1 \
-                     WHERE consultation = $2 AND retention_class = $3 AND retain_until_ms IS NULL",
-                )
-                .bind(until)
-                .bind(&id)
-                .bind(class)
-                .execute(&mut **tx)
-                .await?;
+                script.add(
+                    Statement::new(
+                        "UPDATE vault_records SET retain_until_ms = $1 \
+                         WHERE consultation = $2 AND retention_class = $3 AND retain_until_ms IS NULL",
+                    )
+                    .bind(until)
+                    .bind(&id)
+                    .bind(class),
+                );
             }
         }
         Effect::Shred {
@@ -251,10 +254,12 @@ async fn apply_one(tx: &mut Tx<'_>, idx: u64, e: Effect, applied: &mut Applied) 
             subject_keys,
             ms,
         } => {
+            // What is shredded depends on the rows: run what came before first.
+            script.flush(tx).await?;
             for id in records {
                 // The hold check is repeated here, inside the transaction, so a hold placed after
                 // the purge job decided still wins.
-                let done = sqlx::query(
+                let done = Statement::new(
                     "UPDATE vault_records SET state = 'shredded', wrapped_key = NULL, ciphertext = NULL, \
                      shredded_ms = $1 WHERE id = $2 AND state <> 'shredded' AND NOT EXISTS ( \
                        SELECT 1 FROM vault_holds h WHERE h.released_ms IS NULL AND ( \
@@ -264,15 +269,14 @@ async fn apply_one(tx: &mut Tx<'_>, idx: u64, e: Effect, applied: &mut Applied) 
                 )
                 .bind(ms)
                 .bind(&id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+                .execute(&mut *tx)
+                .await?;
                 if done == 1 {
                     applied.shredded_records.push(id);
                 }
             }
             for key in subject_keys {
-                let done = sqlx::query(
+                let done = Statement::new(
                     "UPDATE vault_subject_keys SET wrapped = NULL, shredded_ms = $1 \
                      WHERE id = $2 AND shredded_ms IS NULL AND NOT EXISTS ( \
                        SELECT 1 FROM vault_records r WHERE r.subject_key_id = $2 AND r.state <> 'shredded') \
@@ -280,37 +284,39 @@ async fn apply_one(tx: &mut Tx<'_>, idx: u64, e: Effect, applied: &mut Applied) 
                 )
                 .bind(ms)
                 .bind(&key)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
+                .execute(&mut *tx)
+                .await?;
                 if done == 1 {
                     applied.destroyed_keys.push(key);
                 }
             }
         }
-        Effect::Identity(e) => crate::identity::apply(tx, idx, e).await?,
-        Effect::Care(e) => crate::care::apply(tx, idx, e).await?,
+        Effect::Identity(e) => {
+            script.flush(tx).await?;
+            crate::identity::apply(tx, idx, e).await?
+        }
+        Effect::Care(e) => crate::care::apply(tx, script, idx, e).await?,
         Effect::StorageOnly { records } => {
             for id in records {
-                sqlx::query(
-                    "UPDATE vault_records SET state = 'storage_only' WHERE id = $1 AND state = 'active'",
-                )
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
+                script.add(
+                    Statement::new(
+                        "UPDATE vault_records SET state = 'storage_only' WHERE id = $1 AND state = 'active'",
+                    )
+                    .bind(id),
+                );
             }
         }
     }
     Ok(())
 }
 
-async fn insert_records(tx: &mut Tx<'_>, rows: &[RecordRow]) -> Result<()> {
+fn insert_records(script: &mut Script, rows: &[RecordRow]) -> Result<()> {
     let rows: Vec<(i64, &RecordRow)> = rows
         .iter()
         .map(|r| Ok((to_i64(r.log_idx)?, r)))
         .collect::<Result<_>>()?;
     insert_padded(
-        tx,
+        script,
         "vault_records (id, log_idx, subject, kind, media_type, consultation, case_id, retention_class, \
          event_ms, retain_until_ms, state, subject_key_id, wrapped_key, ciphertext, blob_chunks, \
          size, created_ms, shredded_ms)",
@@ -356,8 +362,8 @@ async fn insert_records(tx: &mut Tx<'_>, rows: &[RecordRow]) -> Result<()> {
                 .bind(None::<i64>)
                 .bind(None::<i64>),
         },
-    )
-    .await
+    );
+    Ok(())
 }
 
 fn record_row(r: &AnyRow) -> Result<RecordRow> {

@@ -2,7 +2,7 @@
 
 use tianping_store::log::{self as rows, CheckpointRow, LogParams, NewContent, NewEntry, TileRow};
 use tianping_store::testing::TestDb;
-use tianping_store::{Backend, tokens};
+use tianping_store::{Backend, Script, Statement, tokens};
 
 #[tokio::test]
 async fn both_schemas_have_the_same_tables_and_columns() {
@@ -56,7 +56,9 @@ async fn log_rows_round_trip_in_one_transaction() {
                 envelope: vec![1, 2, i as u8],
             })
             .collect();
-        rows::insert_entries(&mut tx, &entries).await.unwrap();
+        // Many statements, one round trip on SQLite: the script's multi-statement text.
+        let mut script = Script::new(db.backend());
+        rows::insert_entries(&mut script, &entries).unwrap();
         let contents: Vec<NewContent> = (0..3000u64)
             .map(|i| NewContent {
                 idx: i,
@@ -64,9 +66,9 @@ async fn log_rows_round_trip_in_one_transaction() {
                 content: format!("{{\"i\":{i}}}").into_bytes(),
             })
             .collect();
-        rows::insert_contents(&mut tx, &contents).await.unwrap();
+        rows::insert_contents(&mut script, &contents).unwrap();
         rows::upsert_tiles(
-            &mut tx,
+            &mut script,
             &[TileRow {
                 level: 0,
                 idx: 1,
@@ -74,10 +76,9 @@ async fn log_rows_round_trip_in_one_transaction() {
                 nodes: vec![1; 32],
             }],
         )
-        .await
         .unwrap();
         rows::upsert_tiles(
-            &mut tx,
+            &mut script,
             &[TileRow {
                 level: 0,
                 idx: 1,
@@ -85,10 +86,9 @@ async fn log_rows_round_trip_in_one_transaction() {
                 nodes: vec![2; 96],
             }],
         )
-        .await
         .unwrap();
         rows::insert_checkpoint(
-            &mut tx,
+            &mut script,
             &CheckpointRow {
                 size: 3000,
                 root: vec![3; 32],
@@ -96,8 +96,8 @@ async fn log_rows_round_trip_in_one_transaction() {
                 created_ms: 9,
             },
         )
-        .await
         .unwrap();
+        script.flush(&mut tx).await.unwrap();
         tx.commit().await.unwrap();
 
         assert_eq!(rows::params(&db).await.unwrap().unwrap().origin, "o/log");
@@ -128,26 +128,17 @@ async fn a_failed_transaction_leaves_nothing() {
     for t in TestDb::all().await {
         let db = t.connect().await;
         let mut tx = db.begin().await.unwrap();
-        rows::insert_entries(
-            &mut tx,
-            &[NewEntry {
-                idx: 0,
-                leaf_hash: [0; 32],
-                envelope: vec![0],
-            }],
-        )
-        .await
-        .unwrap();
+        let entry = NewEntry {
+            idx: 0,
+            leaf_hash: [0; 32],
+            envelope: vec![0],
+        };
+        let mut script = Script::new(db.backend());
+        rows::insert_entries(&mut script, std::slice::from_ref(&entry)).unwrap();
+        script.flush(&mut tx).await.unwrap();
         // Duplicate key: the statement fails, and the whole transaction is abandoned.
-        let dup = rows::insert_entries(
-            &mut tx,
-            &[NewEntry {
-                idx: 0,
-                leaf_hash: [0; 32],
-                envelope: vec![0],
-            }],
-        )
-        .await;
+        rows::insert_entries(&mut script, &[entry]).unwrap();
+        let dup = script.flush(&mut tx).await;
         assert!(dup.is_err());
         drop(tx);
         assert!(
@@ -185,5 +176,47 @@ async fn tokens_are_found_by_hash_until_revoked() {
         if t.backend == Backend::Postgres {
             eprintln!("ran on PostgreSQL");
         }
+    }
+}
+
+#[tokio::test]
+async fn a_script_runs_its_statements_in_order_whatever_their_placeholders() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let mut tx = db.begin().await.unwrap();
+        let mut script = Script::new(db.backend());
+        let checkpoint = |size: u64, note: &str| CheckpointRow {
+            size,
+            root: vec![size as u8; 32],
+            note: note.into(),
+            created_ms: 1,
+        };
+        rows::insert_checkpoint(&mut script, &checkpoint(1, "first")).unwrap();
+        // `$1` twice: cannot join SQLite's multi-statement text, runs on its own, still in order.
+        script.add(
+            Statement::new("UPDATE log_checkpoints SET note = $1 WHERE size = $2 AND note <> $1")
+                .bind("renamed")
+                .bind(1i64),
+        );
+        rows::insert_checkpoint(&mut script, &checkpoint(2, "second")).unwrap();
+        script.add(
+            Statement::new("UPDATE log_checkpoints SET created_ms = $1 WHERE size = $2")
+                .bind(7i64)
+                .bind(2i64),
+        );
+        assert!(!script.is_empty());
+        script.flush(&mut tx).await.unwrap();
+        assert!(script.is_empty());
+        tx.commit().await.unwrap();
+        let one = rows::checkpoint(&db, 1).await.unwrap().unwrap();
+        assert_eq!(one.note, "renamed", "{:?}", t.backend);
+        let two = rows::checkpoint(&db, 2).await.unwrap().unwrap();
+        assert_eq!(
+            (two.note.as_str(), two.created_ms),
+            ("second", 7),
+            "{:?}",
+            t.backend
+        );
+        db.close().await;
     }
 }

@@ -25,7 +25,7 @@ use tianping_log::proof::TlogProof;
 use tianping_log::tile::ExpandedTile;
 use tianping_log::{Hash, HashAlg};
 use tianping_store::vault::Effect;
-use tianping_store::{Db, StoreError, log as rows};
+use tianping_store::{Db, Script, StoreError, log as rows};
 use tokio::sync::{mpsc, oneshot, watch};
 use zeroize::Zeroizing;
 
@@ -221,16 +221,17 @@ impl Log {
                 let note = empty.sign(&signers)?;
                 let mut tx = db.begin().await?;
                 rows::insert_params(&mut tx, &p).await?;
+                let mut script = Script::new(db.backend());
                 rows::insert_checkpoint(
-                    &mut tx,
+                    &mut script,
                     &rows::CheckpointRow {
                         size: 0,
                         root: empty.root.to_vec(),
                         note,
                         created_ms: p.created_ms,
                     },
-                )
-                .await?;
+                )?;
+                script.flush(&mut tx).await?;
                 tx.commit().await.map_err(StoreError::from)?;
                 p
             }
@@ -268,8 +269,10 @@ impl Log {
             origin: origin.clone(),
             signers: keys.signers,
             edge,
-            head: head_tx,
+            head: Arc::new(head_tx),
             max_batch: settings.max_batch.max(1),
+            syncer: None,
+            failed: Default::default(),
             shredded_keys: Default::default(),
         }
         .spawn(queue_rx);

@@ -184,9 +184,26 @@ impl TreeReader {
             .await
     }
 
+    /// Does the live head cover tile `level/index` of `width`? Storage may hold a batch whose
+    /// commit is not yet durable (SQLite's fsync follows the commit); nothing of it is served
+    /// before the head, published once it is durable, covers it. A reader not following a head
+    /// (the audit) reads what storage holds.
+    fn published(&self, level: u8, index: u64, width: u16) -> bool {
+        let Some(head) = &self.head else {
+            return true;
+        };
+        let size = head.borrow().size;
+        // The tile covers leaves up to (index * 256 + width) * 256^level.
+        index
+            .checked_mul(TILE_WIDTH)
+            .and_then(|n| n.checked_add(u64::from(width)))
+            .and_then(|n| n.checked_mul(1u64.checked_shl(8 * u32::from(level))?))
+            .is_some_and(|leaves| leaves <= size)
+    }
+
     /// The first `width` hashes of stored tile `level/index`, if that many exist.
     pub async fn tile_hashes(&self, level: u8, index: u64, width: u16) -> Result<Option<Vec<u8>>, ReadError> {
-        if i64::try_from(index).is_err() {
+        if i64::try_from(index).is_err() || !self.published(level, index, width) {
             return Ok(None);
         }
         let tiles = self.fetch(&BTreeSet::from([(level, index)])).await?;
@@ -201,6 +218,9 @@ impl TreeReader {
         else {
             return Ok(None);
         };
+        if !self.published(0, index, width) {
+            return Ok(None);
+        }
         let entries = rows::entries(&self.db, from, from + u64::from(width)).await?;
         if entries.len() != usize::from(width) {
             return Ok(None);

@@ -1,6 +1,13 @@
 //! The sequencer: the single writer of the log. See the module docs of `log` for the protocol.
+//!
+//! On SQLite the sequencer commits without waiting for the disk and hands each committed batch to
+//! the syncer, which fsyncs the write-ahead log (once for every batch committed meanwhile), then
+//! publishes the head and answers the batch's callers. So the next batch is written while the
+//! previous one reaches the disk, and nothing is acknowledged or published before it is durable.
+//! On PostgreSQL the commit itself is durable and the sequencer answers directly.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use std::collections::HashSet;
@@ -9,7 +16,9 @@ use tianping_log::note::NoteSigner;
 use tianping_log::{Hash, HashAlg};
 
 use tianping_store::vault::{self as vault_rows, Effect};
-use tianping_store::{Conn, Connection, Db, NewEntry, StoreError, TileRow, log as rows};
+use tianping_store::{
+    Backend, Conn, Db, NewEntry, Script, Statement, StoreError, TileRow, WalSync, log as rows,
+};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{AppendError, Head, Prepared, Receipt, RightEdge, now_ms};
@@ -27,8 +36,12 @@ pub(super) struct Sequencer {
     pub origin: String,
     pub signers: Vec<NoteSigner>,
     pub edge: RightEdge,
-    pub head: watch::Sender<Arc<Head>>,
+    pub head: Arc<watch::Sender<Arc<Head>>>,
     pub max_batch: usize,
+    /// Set up with the connection: the syncer's queue when commits are made durable after the fact.
+    pub syncer: Option<Syncer>,
+    /// Set when the syncer failed to make commits durable: the sequencer stops.
+    pub failed: Arc<AtomicBool>,
     /// Subject keys destroyed since this sequencer started. An entry whose record was encrypted
     /// under one of them (prepared before the shred committed) is refused, never stored.
     pub shredded_keys: HashSet<String>,
@@ -54,6 +67,12 @@ impl Sequencer {
         let mut batch: Vec<Job> = Vec::with_capacity(self.max_batch);
         // recv_many waits for at least one job and takes whatever else is already queued.
         while queue.recv_many(&mut batch, self.max_batch).await > 0 {
+            if self.failed.load(Ordering::Acquire) {
+                for job in batch.drain(..) {
+                    let _ = job.respond.send(Err(AppendError::Unavailable));
+                }
+                break;
+            }
             let started = Instant::now();
             let mut jobs = std::mem::take(&mut batch);
             if !self.shredded_keys.is_empty() {
@@ -70,18 +89,25 @@ impl Sequencer {
             }
             let n = jobs.len();
             match self.commit(&mut jobs).await {
-                Ok((first, note)) => {
-                    metrics::counter!("tianping_log_appends_total").increment(n as u64);
+                Ok((first, note, head)) => {
                     metrics::histogram!("tianping_log_batch_size").record(n as f64);
                     metrics::histogram!("tianping_log_commit_seconds")
                         .record(started.elapsed().as_secs_f64());
-                    for (i, job) in jobs.into_iter().enumerate() {
-                        let receipt = Receipt {
-                            index: first + i as u64,
-                            leaf_hash: job.entry.leaf_hash,
-                            checkpoint: note.clone(),
-                        };
-                        let _ = job.respond.send(Ok(receipt));
+                    let done = Committed {
+                        jobs,
+                        first,
+                        note,
+                        head,
+                        started,
+                    };
+                    match &self.syncer {
+                        Some(syncer) => {
+                            if let Err(mpsc::error::SendError(done)) = syncer.queue.send(done).await {
+                                done.fail(|| AppendError::Unavailable);
+                                break;
+                            }
+                        }
+                        None => done.publish(&self.head),
                     }
                 }
                 Err(e) => {
@@ -96,16 +122,17 @@ impl Sequencer {
                     self.conn = None;
                     if let Err(e) = self.reload().await {
                         tracing::error!(error = %e, "cannot reload the log state; the sequencer stops");
-                        return;
+                        break;
                     }
                 }
             }
         }
+        self.finish().await;
     }
 
     /// Commit one batch; returns its first index and signed checkpoint. The entries' bytes move
     /// into the statements; the jobs keep their leaf hashes and reply channels.
-    async fn commit(&mut self, jobs: &mut [Job]) -> anyhow::Result<(u64, Arc<str>)> {
+    async fn commit(&mut self, jobs: &mut [Job]) -> anyhow::Result<(u64, Arc<str>, Arc<Head>)> {
         let first = self.edge.size();
         let leaves: Vec<Hash> = jobs.iter().map(|j| j.entry.leaf_hash).collect();
         let mut edge = self.edge.clone();
@@ -141,32 +168,65 @@ impl Sequencer {
                 nodes: t.tile.to_bytes(),
             })
             .collect();
-        if self.conn.is_none() {
-            self.conn = Some(self.db.acquire().await?);
+        let backend = self.db.backend();
+        let conn = self.connection().await?;
+        // The whole batch is one transaction, sent as few statements as possible (one round trip
+        // on SQLite unless an effect needs a result on the way): BEGIN … COMMIT are part of the
+        // script rather than separate calls.
+        let mut script = Script::new(backend);
+        script.add(Statement::new(match backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        }));
+        let written = async {
+            rows::insert_entries(&mut script, &entries)?;
+            let applied = vault_rows::apply(&mut *conn, &mut script, effects).await?;
+            rows::upsert_tiles(&mut script, &tiles)?;
+            rows::insert_checkpoint(
+                &mut script,
+                &rows::CheckpointRow {
+                    size,
+                    root: root.to_vec(),
+                    note: note.clone(),
+                    created_ms: now_ms() as i64,
+                },
+            )?;
+            script.add(Statement::new("COMMIT"));
+            script.flush(&mut *conn).await?;
+            Ok::<_, StoreError>(applied)
         }
-        let conn = self.conn.as_mut().expect("connection acquired above");
-        let mut tx = conn.begin().await.map_err(StoreError::from)?;
-        rows::insert_entries(&mut tx, &entries).await?;
-        let applied = vault_rows::apply(&mut tx, effects).await?;
-        rows::upsert_tiles(&mut tx, &tiles).await?;
-        rows::insert_checkpoint(
-            &mut tx,
-            &rows::CheckpointRow {
-                size,
-                root: root.to_vec(),
-                note: note.clone(),
-                created_ms: now_ms() as i64,
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        .await;
+        let applied = match written {
+            Ok(applied) => applied,
+            Err(e) => {
+                // Leave no transaction open on the connection (the caller drops it too).
+                let _ = Statement::new("ROLLBACK").execute(&mut **conn).await;
+                return Err(e.into());
+            }
+        };
 
         let note: Arc<str> = note.into();
-        self.head
-            .send_replace(Arc::new(Head::new(&edge, root, note.clone())));
+        let head = Arc::new(Head::new(&edge, root, note.clone()));
         self.edge = edge;
         self.shredded_keys.extend(applied.destroyed_keys);
-        Ok((first, note))
+        Ok((first, note, head))
+    }
+
+    /// The writer's connection; on first use (and after a failure) a new one, set up for deferred
+    /// syncing where the backend allows it, with the syncer started for it.
+    async fn connection(&mut self) -> anyhow::Result<&mut Conn> {
+        if self.conn.is_none() {
+            let mut conn = self.db.acquire().await?;
+            if self.syncer.is_none() {
+                if let Some(wal) = self.db.defer_sync(&mut conn).await? {
+                    self.syncer = Some(Syncer::spawn(wal, self.head.clone(), self.failed.clone()));
+                }
+            } else {
+                self.db.defer_sync(&mut conn).await?;
+            }
+            self.conn = Some(conn);
+        }
+        Ok(self.conn.as_mut().expect("connection set above"))
     }
 
     async fn reload(&mut self) -> anyhow::Result<()> {
@@ -174,9 +234,119 @@ impl Sequencer {
             .await?
             .ok_or_else(|| anyhow::anyhow!("no checkpoint"))?;
         let (edge, root) = super::load_edge(&self.db, self.alg, latest.size).await?;
+        // What storage holds may not be on the disk yet: sync before publishing it.
+        if let Some(syncer) = &self.syncer {
+            let wal = syncer.wal.clone();
+            tokio::task::spawn_blocking(move || wal.sync()).await??;
+        }
         self.edge = edge;
-        self.head
-            .send_replace(Arc::new(Head::new(&self.edge, root, latest.note.into())));
+        let head = Arc::new(Head::new(&self.edge, root, latest.note.into()));
+        advance(&self.head, head);
         Ok(())
+    }
+
+    /// Stop: the syncer finishes the batches handed to it, then this returns.
+    async fn finish(self) {
+        if let Some(syncer) = self.syncer {
+            drop(syncer.queue);
+            let _ = syncer.task.await;
+        }
+    }
+}
+
+/// Publish `head` unless a newer one is already published (the head never moves back).
+fn advance(sender: &watch::Sender<Arc<Head>>, head: Arc<Head>) {
+    sender.send_if_modified(|current| {
+        if head.size >= current.size {
+            *current = head;
+            true
+        } else {
+            false
+        }
+    });
+}
+
+/// A batch committed to storage, waiting to be acknowledged.
+pub(super) struct Committed {
+    jobs: Vec<Job>,
+    first: u64,
+    note: Arc<str>,
+    head: Arc<Head>,
+    started: Instant,
+}
+
+impl Committed {
+    /// The batch is durable: publish its head, then answer its callers.
+    fn publish(self, head: &watch::Sender<Arc<Head>>) {
+        let n = self.jobs.len();
+        advance(head, self.head);
+        metrics::counter!("tianping_log_appends_total").increment(n as u64);
+        metrics::histogram!("tianping_log_durable_seconds").record(self.started.elapsed().as_secs_f64());
+        for (i, job) in self.jobs.into_iter().enumerate() {
+            let receipt = Receipt {
+                index: self.first + i as u64,
+                leaf_hash: job.entry.leaf_hash,
+                checkpoint: self.note.clone(),
+            };
+            let _ = job.respond.send(Ok(receipt));
+        }
+    }
+
+    fn fail(self, error: impl Fn() -> AppendError) {
+        metrics::counter!("tianping_log_append_failures_total").increment(self.jobs.len() as u64);
+        for job in self.jobs {
+            let _ = job.respond.send(Err(error()));
+        }
+    }
+}
+
+/// The task that makes committed batches durable and acknowledges them (SQLite).
+pub(super) struct Syncer {
+    queue: mpsc::Sender<Committed>,
+    wal: Arc<WalSync>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Committed batches waiting for the syncer at most; a full queue holds the sequencer back.
+const SYNC_QUEUE: usize = 4;
+
+impl Syncer {
+    fn spawn(wal: WalSync, head: Arc<watch::Sender<Arc<Head>>>, failed: Arc<AtomicBool>) -> Syncer {
+        let wal = Arc::new(wal);
+        let (queue, mut rx) = mpsc::channel::<Committed>(SYNC_QUEUE);
+        let file = wal.clone();
+        let task = tokio::spawn(async move {
+            let mut batches = Vec::with_capacity(SYNC_QUEUE);
+            while rx.recv_many(&mut batches, SYNC_QUEUE).await > 0 {
+                let file = file.clone();
+                let synced = tokio::task::spawn_blocking(move || file.sync())
+                    .await
+                    .map_err(std::io::Error::other)
+                    .and_then(|r| r);
+                match synced {
+                    Ok(()) => {
+                        for done in batches.drain(..) {
+                            done.publish(&head);
+                        }
+                    }
+                    Err(e) => {
+                        // Whether the batches reached the disk is unknown: none is acknowledged,
+                        // and the log stops taking appends (as PostgreSQL stops after a failed
+                        // fsync) until the server restarts and recovers from storage.
+                        tracing::error!(error = %e, "fsync of the write-ahead log failed; the log stops");
+                        failed.store(true, Ordering::Release);
+                        for done in batches.drain(..) {
+                            done.fail(|| AppendError::Storage("the disk did not confirm the write".into()));
+                        }
+                        rx.close();
+                        while let Some(done) = rx.recv().await {
+                            done.fail(|| AppendError::Unavailable);
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+        Syncer { queue, wal, task }
     }
 }
