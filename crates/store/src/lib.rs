@@ -384,15 +384,6 @@ impl Script {
         }
     }
 
-    /// A script for the backend of `tx`.
-    pub fn for_tx(tx: &Tx<'_>) -> Script {
-        Script::new(if tx.backend_name() == "SQLite" {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        })
-    }
-
     pub fn add(&mut self, s: Statement) {
         self.statements.push(s);
     }

@@ -192,16 +192,10 @@ impl TreeReader {
         let Some(head) = &self.head else {
             return true;
         };
-        let size = head.borrow().size;
-        // The tile covers leaves up to (index * 256 + width) * 256^level.
-        index
-            .checked_mul(TILE_WIDTH)
-            .and_then(|n| n.checked_add(u64::from(width)))
-            .and_then(|n| n.checked_mul(1u64.checked_shl(8 * u32::from(level))?))
-            .is_some_and(|leaves| leaves <= size)
+        within(level, index, width, head.borrow().size)
     }
 
-    /// The first `width` hashes of stored tile `level/index`, if that many exist.
+    /// The first `width` hashes of stored tile `level/index`, if that many exist and are published.
     pub async fn tile_hashes(&self, level: u8, index: u64, width: u16) -> Result<Option<Vec<u8>>, ReadError> {
         if i64::try_from(index).is_err() || !self.published(level, index, width) {
             return Ok(None);
@@ -233,5 +227,36 @@ impl TreeReader {
             out.extend_from_slice(&e.envelope);
         }
         Ok(Some(out))
+    }
+}
+
+/// Is tile `level/index` of `width` part of the tree of `size` leaves? It covers the leaves up to
+/// `(index * 256 + width) * 256^level`.
+fn within(level: u8, index: u64, width: u16, size: u64) -> bool {
+    index
+        .checked_mul(TILE_WIDTH)
+        .and_then(|n| n.checked_add(u64::from(width)))
+        .and_then(|n| n.checked_mul(1u64.checked_shl(8 * u32::from(level))?))
+        .is_some_and(|leaves| leaves <= size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within;
+
+    #[test]
+    fn a_tile_is_served_only_when_the_head_covers_it() {
+        assert!(within(0, 0, 256, 256));
+        assert!(!within(0, 0, 256, 255));
+        assert!(within(0, 1, 44, 300));
+        assert!(!within(0, 1, 45, 300));
+        // Level 1: each hash stands for 256 leaves.
+        assert!(within(1, 0, 2, 512));
+        assert!(!within(1, 0, 2, 511));
+        assert!(within(2, 0, 1, 65_536));
+        assert!(!within(2, 0, 1, 65_535));
+        // Absurd coordinates overflow and are refused, never wrapped.
+        assert!(!within(8, 1, 256, u64::MAX));
+        assert!(!within(0, u64::MAX, 256, u64::MAX));
     }
 }

@@ -217,6 +217,9 @@ impl Sequencer {
     async fn connection(&mut self) -> anyhow::Result<&mut Conn> {
         if self.conn.is_none() {
             let mut conn = self.db.acquire().await?;
+            // Its settings (deferred sync) must never reach another user of the pool: when the
+            // sequencer lets it go (after a failure, at shutdown) it is closed, not returned.
+            conn.close_on_drop();
             if self.syncer.is_none() {
                 if let Some(wal) = self.db.defer_sync(&mut conn).await? {
                     self.syncer = Some(Syncer::spawn(wal, self.head.clone(), self.failed.clone()));
