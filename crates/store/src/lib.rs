@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -255,10 +255,6 @@ impl WalSync {
         }
         file.as_ref().expect("opened above").sync_data()
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// Most bind parameters put in one statement (SQLite allows 32766, PostgreSQL 65535).
@@ -336,20 +332,20 @@ impl Statement {
 
     /// Execute on its own (outside a [`Script`]); returns the rows affected.
     pub async fn execute<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(self, exec: E) -> Result<u64> {
-        Ok(self
-            .query(self.sql.to_string())
+        Ok(bound(self.sql.into_owned(), self.values)
             .execute(exec)
             .await?
             .rows_affected())
     }
+}
 
-    fn query(&self, sql: String) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for v in &self.values {
-            q = bind_value(q, v.clone());
-        }
-        q
+/// A query of `sql` with `values` bound in order (moved, not copied: they hold record ciphertexts).
+fn bound(sql: String, values: Vec<Value>) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for v in values {
+        q = bind_value(q, v);
     }
+    q
 }
 
 fn bind_value(
@@ -397,7 +393,7 @@ impl Script {
         let statements = std::mem::take(&mut self.statements);
         if !self.sqlite {
             for s in statements {
-                s.query(s.sql.to_string()).execute(&mut *tx).await?;
+                s.execute(&mut *tx).await?;
             }
             return Ok(());
         }
@@ -419,7 +415,7 @@ impl Script {
                 }
                 None => {
                     run_merged(tx, &mut text, &mut values).await?;
-                    s.query(s.sql.to_string()).execute(&mut *tx).await?;
+                    s.execute(&mut *tx).await?;
                 }
             }
         }
@@ -431,11 +427,9 @@ async fn run_merged(tx: &mut sqlx::AnyConnection, text: &mut String, values: &mu
     if text.is_empty() {
         return Ok(());
     }
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(std::mem::take(text)));
-    for v in values.drain(..) {
-        q = bind_value(q, v);
-    }
-    q.execute(&mut *tx).await?;
+    bound(std::mem::take(text), std::mem::take(values))
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

@@ -220,12 +220,9 @@ impl Sequencer {
             // Its settings (deferred sync) must never reach another user of the pool: when the
             // sequencer lets it go (after a failure, at shutdown) it is closed, not returned.
             conn.close_on_drop();
-            if self.syncer.is_none() {
-                if let Some(wal) = self.db.defer_sync(&mut conn).await? {
-                    self.syncer = Some(Syncer::spawn(wal, self.head.clone(), self.failed.clone()));
-                }
-            } else {
-                self.db.defer_sync(&mut conn).await?;
+            let wal = self.db.defer_sync(&mut conn).await?;
+            if let (None, Some(wal)) = (&self.syncer, wal) {
+                self.syncer = Some(Syncer::spawn(wal, self.head.clone(), self.failed.clone()));
             }
             self.conn = Some(conn);
         }
