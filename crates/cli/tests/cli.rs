@@ -1,33 +1,25 @@
 //! The `tianping` binary driven as a user would: real processes, real ports, SIGKILL.
 
-use std::io::{BufRead, BufReader, Read};
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
+use support::{spawn_server, status_of, stdout, terminate, tianping};
 use tianping_log::checkpoint::open_checkpoint;
 use tianping_log::note::VerifierKey;
 use tianping_log::tile::{TILE_WIDTH, TileRef, split_entry_bundle};
 use tianping_store::testing::TestDb;
 use tokio::sync::{Mutex, Notify};
 
-fn tianping() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tianping"));
-    c.env("TIANPING_LOG", "warn");
-    c
-}
-
 fn run(args: &[&str]) -> Output {
     tianping().args(args).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Where a test's data lives and which database it uses.
@@ -80,42 +72,8 @@ impl Target {
         let mut args = vec!["serve".to_owned(), "--listen".into(), "127.0.0.1:0".into()];
         args.extend(["--metrics-listen".to_owned(), metrics.to_owned()]);
         args.extend(self.args());
-        let mut child = tianping()
-            .args(&args)
-            .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut metrics_url = None;
-        let base = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(url) = line.strip_prefix("metrics on ") {
-                        metrics_url = Some(url.to_owned());
-                    }
-                    if let Some(addr) = line.strip_prefix("listening on ") {
-                        break addr.to_owned();
-                    }
-                }
-                _ => {
-                    let mut err = String::new();
-                    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-                    panic!("server did not start: {err}");
-                }
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        (child, base, metrics_url)
+        spawn_server(tianping().args(&args).envs(envs.iter().copied()))
     }
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    // SAFETY: sending a signal to a child process we own.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap()
 }
 
 async fn get_text(http: &reqwest::Client, url: String) -> String {
@@ -403,12 +361,6 @@ async fn metrics_are_served_on_their_own_listener() {
         "metrics are not on the public listener"
     );
     terminate(&mut child);
-}
-
-async fn status_of(resp: reqwest::Response) -> (u16, Value) {
-    let status = resp.status().as_u16();
-    let body = resp.json().await.unwrap_or(Value::Null);
-    (status, body)
 }
 
 fn kv(out: &str, key: &str) -> u64 {

@@ -62,8 +62,13 @@ pub struct VaultSettings {
     /// Records of this many bytes or more live in object storage as encrypted chunks; smaller
     /// ones in the database.
     pub inline_max_bytes: usize,
-    /// Object storage for large records; empty means `<data_dir>/blobs` on the local disk.
+    /// Where large records' chunks live: `local` (the directory `blob_dir`) or `s3` (the bucket of
+    /// `[vault.s3]`; only in a build with the cargo feature `s3`).
+    pub blob_store: BlobBackend,
+    /// The local directory for large records; empty means `<data_dir>/blobs`.
     pub blob_dir: String,
+    /// The S3-compatible bucket used when `blob_store = "s3"`.
+    pub s3: S3Settings,
     /// Unwrapped subject keys kept in memory.
     pub key_cache: usize,
     /// Uploads left unfinished this long are removed by `tianping retention run`.
@@ -74,6 +79,58 @@ pub struct VaultSettings {
     pub default_class: String,
     /// Kind prefix → retention class; the longest matching prefix (whole dotted segments) wins.
     pub kind_class: Vec<KindClass>,
+}
+
+/// The object store behind the vault's large records.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// Files under `vault.blob_dir`.
+    Local,
+    /// An S3-compatible bucket (`[vault.s3]`).
+    S3,
+}
+
+/// An S3-compatible bucket for large records. Empty values are left to object_store's usual `AWS_*`
+/// environment variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+/// `AWS_DEFAULT_REGION`, `AWS_ENDPOINT`, …) and then to its defaults; values set here win.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// The endpoint URL of an S3-compatible store (e.g. `http://127.0.0.1:9000`); empty: AWS's
+    /// endpoint for the region. Requests are path-style (`ENDPOINT/BUCKET/KEY`).
+    pub endpoint: String,
+    /// Empty: from the environment, else `us-east-1`.
+    pub region: String,
+    /// Permit an `http://` endpoint (a store on a trusted network only: chunks are encrypted, but
+    /// requests and credentials' signatures would travel in the clear).
+    pub allow_http: bool,
+    pub access_key_id: String,
+    /// Never logged: `Debug` shows only whether it is set.
+    pub secret_access_key: String,
+    /// Every object's key starts with this (e.g. `tianping/prod`), so deployments can share a
+    /// bucket; empty: none.
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = if self.secret_access_key.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("allow_http", &self.allow_http)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &secret)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -139,10 +196,20 @@ tile_cache = 2048
 
 [vault]
 inline_max_bytes = 65536
+blob_store = "local"
 blob_dir = ""
 key_cache = 100000
 upload_expiry_hours = 72
 default_class = "outpatient_record"
+
+[vault.s3]
+bucket = ""
+endpoint = ""
+region = ""
+allow_http = false
+access_key_id = ""
+secret_access_key = ""
+prefix = ""
 
 # IDS-19: chat and audio/video of internet diagnosis >= 3 years.
 [vault.retention.chat_av]
@@ -265,5 +332,31 @@ mod tests {
 
         std::fs::write(dir.path().join("bad.toml"), "no_such_key = 1\n").unwrap();
         assert!(Settings::load(Some(&dir.path().join("bad.toml")), None).is_err());
+    }
+
+    #[test]
+    fn blob_store_is_local_unless_s3_is_chosen_and_the_secret_is_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::load(None, Some(dir.path())).unwrap();
+        assert_eq!(s.vault.blob_store, BlobBackend::Local);
+        std::fs::write(
+            dir.path().join("tianping.toml"),
+            "[vault]\nblob_store = \"s3\"\n[vault.s3]\nbucket = \"records\"\n\
+             secret_access_key = \"wJalrXUtnFEMI-K7MDENG\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(None, Some(dir.path())).unwrap();
+        assert_eq!(s.vault.blob_store, BlobBackend::S3);
+        assert_eq!(
+            (s.vault.s3.bucket.as_str(), s.vault.s3.region.as_str()),
+            ("records", "")
+        );
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("wJalrXUtnFEMI"), "{shown}");
+        assert!(shown.contains("secret_access_key: \"<redacted>\""), "{shown}");
+
+        std::fs::write(dir.path().join("bad.toml"), "[vault]\nblob_store = \"gcs\"\n").unwrap();
+        let err = Settings::load(Some(&dir.path().join("bad.toml")), None).unwrap_err();
+        assert!(err.to_string().contains("gcs"), "{err}");
     }
 }

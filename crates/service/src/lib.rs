@@ -80,6 +80,8 @@ impl Node {
     pub async fn open(settings: Settings) -> anyhow::Result<Node> {
         ensure_data_dir(&settings.data_dir)?;
         let writer_lock = writer_lock(&settings.data_dir)?;
+        // First, so a blob store this build cannot serve stops everything before it starts.
+        let blobs = vault::BlobStore::open(&settings.vault, &settings.data_dir)?;
         let db = open_db(&settings).await?;
         let suite = Suite::parse(&settings.log.suite)?;
         let (keys, keys_created) = LogKeys::load_or_create(&settings.data_dir, &settings.log.origin, suite)?;
@@ -97,12 +99,6 @@ impl Node {
         let (keyring, _) =
             vault::LocalKeyring::open_or_create(&settings.data_dir, vault::cipher_of(log.suite()))?;
         let keyring = std::sync::Arc::new(keyring);
-        let blob_dir = if settings.vault.blob_dir.is_empty() {
-            settings.data_dir.join("blobs")
-        } else {
-            settings.vault.blob_dir.clone().into()
-        };
-        let blobs = vault::BlobStore::local(blob_dir)?;
         let vault = vault::Vault::open(
             log.clone(),
             db.clone(),

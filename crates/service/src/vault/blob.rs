@@ -15,7 +15,7 @@
 //! abandoned ones are removed by the retention job.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -32,10 +32,12 @@ use super::{
     Header, NewRecord, RecordReceipt, Result, SealedRecord, Vault, VaultError, content_key_aad, new_id,
     parse_pseudonym, record_aad, validate_media_type, validate_ref,
 };
+use crate::config::{BlobBackend, S3Settings, VaultSettings};
 use crate::log::now_ms;
 
-/// Object storage for blob chunks. On the local filesystem, chunks are fsynced before an upload
-/// offset is acknowledged.
+/// Object storage for blob chunks: the local filesystem, or an S3-compatible bucket (cargo feature
+/// `s3`). On the local filesystem, chunks are fsynced before an upload offset is acknowledged; on
+/// S3 a completed PUT is already durable, so there is nothing to sync.
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
@@ -51,6 +53,60 @@ impl BlobStore {
             store: Arc::new(LocalFileSystem::new_with_prefix(&dir)?),
             local_root: Some(dir),
         })
+    }
+
+    /// The store `settings` choose (an empty `blob_dir` means `<data_dir>/blobs`).
+    pub fn open(settings: &VaultSettings, data_dir: &Path) -> anyhow::Result<BlobStore> {
+        match settings.blob_store {
+            BlobBackend::Local if settings.blob_dir.is_empty() => BlobStore::local(data_dir.join("blobs")),
+            BlobBackend::Local => BlobStore::local(settings.blob_dir.clone().into()),
+            BlobBackend::S3 => BlobStore::s3(&settings.s3),
+        }
+    }
+
+    /// The bucket of `s3`, under its key prefix if it has one. Settings left empty come from
+    /// object_store's `AWS_*` environment variables.
+    #[cfg(feature = "s3")]
+    pub fn s3(s3: &S3Settings) -> anyhow::Result<BlobStore> {
+        use anyhow::Context;
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as Key};
+        anyhow::ensure!(
+            !s3.bucket.is_empty(),
+            "vault.blob_store is \"s3\" but vault.s3.bucket is not set"
+        );
+        let explicit = [
+            (Key::Endpoint, &s3.endpoint),
+            // `AWS_ENDPOINT_URL_S3` would otherwise take precedence over the configured endpoint.
+            (Key::S3Endpoint, &s3.endpoint),
+            (Key::Region, &s3.region),
+            (Key::AccessKeyId, &s3.access_key_id),
+            (Key::SecretAccessKey, &s3.secret_access_key),
+        ];
+        let mut builder = explicit.into_iter().filter(|(_, value)| !value.is_empty()).fold(
+            AmazonS3Builder::from_env().with_bucket_name(&s3.bucket),
+            |b, (key, value)| b.with_config(key, value),
+        );
+        if s3.allow_http {
+            builder = builder.with_allow_http(true);
+        }
+        let bucket = builder.build().context("configuring the S3 blob store")?;
+        let store: Arc<dyn ObjectStore> = if s3.prefix.is_empty() {
+            Arc::new(bucket)
+        } else {
+            let prefix = ObjectPath::parse(&s3.prefix).context("vault.s3.prefix")?;
+            Arc::new(object_store::prefix::PrefixStore::new(bucket, prefix))
+        };
+        tracing::info!(bucket = %s3.bucket, endpoint = %s3.endpoint, prefix = %s3.prefix, "large records in S3");
+        Ok(BlobStore::other(store))
+    }
+
+    /// Without the `s3` feature there is no S3 client: refuse rather than store elsewhere.
+    #[cfg(not(feature = "s3"))]
+    pub fn s3(_: &S3Settings) -> anyhow::Result<BlobStore> {
+        anyhow::bail!(
+            "vault.blob_store is \"s3\" but this tianping was built without S3 support; rebuild it \
+             with `--features s3` (cargo build --release -p tianping --features s3)"
+        )
     }
 
     /// Any other object store (S3-compatible, in-memory…); durability is the store's.
@@ -73,6 +129,7 @@ impl BlobStore {
     }
 
     /// Make chunks `[from, to)` of `record` durable (fsync of each file and of the directory).
+    /// Only the local filesystem needs it: object stores acknowledge a PUT once it is durable.
     async fn sync(&self, record: &str, from: u64, to: u64) -> Result<()> {
         let Some(root) = self.local_root.clone() else {
             return Ok(());
@@ -619,5 +676,47 @@ impl Vault {
             }
         }
         Ok(stale.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3_settings(bucket: &str) -> VaultSettings {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v = crate::config::Settings::load(None, Some(dir.path()))
+            .unwrap()
+            .vault;
+        v.blob_store = BlobBackend::S3;
+        v.s3.bucket = bucket.into();
+        v
+    }
+
+    /// A build without the feature never falls back to the local disk.
+    #[cfg(not(feature = "s3"))]
+    #[test]
+    fn s3_without_the_feature_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = BlobStore::open(&s3_settings("records"), dir.path())
+            .err()
+            .unwrap();
+        assert!(format!("{err}").contains("--features s3"), "{err}");
+        assert!(!dir.path().join("blobs").exists());
+    }
+
+    #[cfg(feature = "s3")]
+    #[test]
+    fn s3_needs_a_bucket_and_a_valid_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = BlobStore::open(&s3_settings(""), dir.path()).err().unwrap();
+        assert!(format!("{err}").contains("vault.s3.bucket"), "{err}");
+        let mut v = s3_settings("records");
+        v.s3.prefix = "a//b".into();
+        let err = BlobStore::open(&v, dir.path()).err().unwrap();
+        assert!(format!("{err:#}").contains("vault.s3.prefix"), "{err:#}");
+        v.s3.prefix = "tianping/prod/".into();
+        assert!(BlobStore::open(&v, dir.path()).is_ok());
+        assert!(!dir.path().join("blobs").exists());
     }
 }
