@@ -165,6 +165,9 @@ pub struct LogSettings {
     pub max_content_bytes: usize,
     /// Full tiles kept in the proof cache (each at most 16 KiB).
     pub tile_cache: usize,
+    /// Log entries between merges of new records into the index of records by subject (one sorted
+    /// insert per merge instead of an index entry per record; migration 0006).
+    pub subject_merge_every: u64,
 }
 
 const DEFAULTS: &str = r#"
@@ -193,6 +196,7 @@ suite = "intl"
 max_batch = 2048
 max_content_bytes = 65536
 tile_cache = 2048
+subject_merge_every = 4096
 
 [vault]
 inline_max_bytes = 65536

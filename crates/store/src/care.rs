@@ -458,11 +458,9 @@ pub async fn events_of(db: &Db, consultation_id: &str) -> Result<Vec<EventRow>> 
 pub async fn events_by_keys(db: &Db, org_id: &str, keys: &[&str]) -> Result<Vec<EventRow>> {
     let mut out = Vec::new();
     for chunk in keys.chunks(500) {
-        // Only numbered placeholders are added to the text.
-        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM care_events WHERE org_id = $1 AND idem_key IN ({})",
-            placeholders.join(", ")
+            crate::numbered(2, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id.to_owned());
         for k in chunk {
@@ -573,14 +571,7 @@ pub async fn open_alerts(db: &Db, orgs: Option<&[String]>) -> Result<Vec<AlertRo
     let filter = match orgs {
         None => String::new(),
         Some([]) => return Ok(vec![]),
-        // Only numbered placeholders are added to the text.
-        Some(orgs) => format!(
-            " AND org_id IN ({})",
-            (1..=orgs.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Some(orgs) => format!(" AND org_id IN ({})", crate::numbered(1, orgs.len())),
     };
     let sql = format!(
         "SELECT {ALERT_COLUMNS} FROM care_alerts WHERE status <> 'resolved'{filter} ORDER BY deadline_ms, id"

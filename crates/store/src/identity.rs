@@ -756,28 +756,48 @@ pub async fn doctor(db: &Db, account: &str) -> Result<Option<DoctorRow>> {
         .transpose()
 }
 
-/// The doctor holding a practising licence.
-pub async fn doctor_by_licence(db: &Db, licence: &str) -> Result<Option<DoctorRow>> {
-    let sql = format!("SELECT {DOCTOR_COLUMNS} FROM id_doctors WHERE licence_no = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(licence.to_owned())
-        .fetch_optional(db.pool())
-        .await?
-        .as_ref()
-        .map(doctor_row)
-        .transpose()
+/// What decides whether a doctor may attend a consultation (IDS-13), for many licences in one query
+/// per 500: the doctor, their account's status (`None` if the account is missing) and whether a
+/// sanction in force names the account.
+pub async fn doctors_standing(db: &Db, licences: &[&str]) -> Result<Vec<(DoctorRow, Option<String>, bool)>> {
+    let mut out = Vec::with_capacity(licences.len());
+    for chunk in licences.chunks(500) {
+        let sql = format!(
+            "SELECT {DOCTOR_COLUMNS}, \
+               (SELECT a.status FROM id_accounts a WHERE a.id = id_doctors.account_id), \
+               (SELECT COUNT(*) FROM id_sanctions s WHERE s.target = id_doctors.account_id AND s.lifted_ms IS NULL) \
+             FROM id_doctors WHERE licence_no IN ({})",
+            crate::numbered(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for l in chunk {
+            q = q.bind(l.to_string());
+        }
+        for r in q.fetch_all(db.pool()).await? {
+            let sanctions: i64 = r.try_get(13)?;
+            out.push((doctor_row(&r)?, r.try_get(12)?, sanctions > 0));
+        }
+    }
+    Ok(out)
 }
 
-/// The account of the person with this resident-ID keyed hash.
-pub async fn account_by_id_hash(db: &Db, id_hash: &[u8]) -> Result<Option<AccountRow>> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM id_accounts WHERE id_hash = $1");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id_hash.to_vec())
-        .fetch_optional(db.pool())
-        .await?
-        .as_ref()
-        .map(account_row)
-        .transpose()
+/// The accounts of people with these resident-ID keyed hashes, one query per 500.
+pub async fn accounts_by_id_hashes(db: &Db, id_hashes: &[&[u8]]) -> Result<Vec<AccountRow>> {
+    let mut out = Vec::with_capacity(id_hashes.len());
+    for chunk in id_hashes.chunks(500) {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM id_accounts WHERE id_hash IN ({})",
+            crate::numbered(1, chunk.len())
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for h in chunk {
+            q = q.bind(h.to_vec());
+        }
+        for r in q.fetch_all(db.pool()).await? {
+            out.push(account_row(&r)?);
+        }
+    }
+    Ok(out)
 }
 
 pub async fn licence_taken(db: &Db, licence: &str) -> Result<bool> {

@@ -501,6 +501,20 @@ pub(crate) fn insert_padded<R>(
 }
 
 /// `(?, ?, ?), (?, ?, ?), …` for `rows` rows of `cols` columns (SQLite, bound in order).
+/// `n` numbered placeholders from `$first`, comma-separated (for `IN (…)` lists): the only text ever
+/// spliced into SQL besides fixed fragments.
+pub(crate) fn numbered(first: usize, n: usize) -> String {
+    let mut out = String::with_capacity(n * 5);
+    for i in first..first + n {
+        if i > first {
+            out.push_str(", ");
+        }
+        out.push('$');
+        out.push_str(&i.to_string());
+    }
+    out
+}
+
 fn anonymous_placeholders(rows: usize, cols: usize) -> String {
     let row = format!("({})", vec!["?"; cols].join(", "));
     vec![row; rows].join(", ")
@@ -529,6 +543,13 @@ pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbered_placeholders_count_from_the_first() {
+        assert_eq!(numbered(2, 3), "$2, $3, $4");
+        assert_eq!(numbered(1, 1), "$1");
+        assert_eq!(numbered(1, 0), "");
+    }
 
     #[test]
     fn placeholders_are_numbered_row_major() {

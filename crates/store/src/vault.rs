@@ -7,6 +7,20 @@ use sqlx::any::AnyRow;
 use crate::{Db, Result, Script, Statement, insert_padded, log::to_i64};
 use sqlx::AnyConnection;
 
+/// SQL for "the record belongs to subject `$s`" (an SQL expression) through the merged subject index
+/// (records before the mark) and a scan of the tail by log index (records since): see migration 0006.
+macro_rules! of_subject {
+    ($s:literal) => {
+        concat!(
+            "log_idx IN (SELECT log_idx FROM vault_subject_index WHERE subject = ",
+            $s,
+            " UNION ALL SELECT log_idx FROM vault_records WHERE subject = ",
+            $s,
+            " AND log_idx >= (SELECT upto FROM vault_subject_merged))"
+        )
+    };
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectKeyRow {
     pub id: String,
@@ -276,12 +290,13 @@ async fn apply_one(
                 }
             }
             for key in subject_keys {
-                let done = Statement::new(
+                let done = Statement::new(concat!(
                     "UPDATE vault_subject_keys SET wrapped = NULL, shredded_ms = $1 \
                      WHERE id = $2 AND shredded_ms IS NULL AND NOT EXISTS ( \
-                       SELECT 1 FROM vault_records r WHERE r.subject_key_id = $2 AND r.state <> 'shredded') \
-                     AND NOT EXISTS (SELECT 1 FROM vault_uploads u WHERE u.subject_key_id = $2)",
-                )
+                       SELECT 1 FROM vault_records WHERE subject_key_id = $2 AND state <> 'shredded' AND ",
+                    of_subject!("vault_subject_keys.subject"),
+                    ") AND NOT EXISTS (SELECT 1 FROM vault_uploads u WHERE u.subject_key_id = $2)"
+                ))
                 .bind(ms)
                 .bind(&key)
                 .execute(&mut *tx)
@@ -418,7 +433,42 @@ pub async fn record_by_index(db: &Db, idx: u64) -> Result<Option<RecordRow>> {
 
 /// Every record of a subject, in log order.
 pub async fn records_of_subject(db: &Db, subject: &str) -> Result<Vec<RecordRow>> {
-    select_records(db, "subject = $1 ORDER BY log_idx", &[Bind::Text(subject)]).await
+    select_records(
+        db,
+        concat!(of_subject!("$1"), " ORDER BY log_idx"),
+        &[Bind::Text(subject)],
+    )
+    .await
+}
+
+/// Merge into the subject index the records of every log entry committed since the last merge
+/// and before `to` (one insert in index order, which writes each index page it touches once), and
+/// move the mark to `to`. Part of a batch's transaction; a no-op when the mark is already there.
+pub fn merge_subjects(script: &mut Script, to: u64) -> Result<()> {
+    let to = to_i64(to)?;
+    script.add(
+        Statement::new(
+            "INSERT INTO vault_subject_index (subject, log_idx) \
+             SELECT subject, log_idx FROM vault_records \
+             WHERE log_idx >= (SELECT upto FROM vault_subject_merged) AND log_idx < $1 \
+             ORDER BY subject, log_idx",
+        )
+        .bind(to),
+    );
+    script.add(
+        Statement::new("UPDATE vault_subject_merged SET upto = $1 WHERE upto < $2")
+            .bind(to)
+            .bind(to),
+    );
+    Ok(())
+}
+
+/// The first log index whose record may not be in the subject index yet.
+pub async fn subjects_merged_upto(db: &Db) -> Result<u64> {
+    let upto: i64 = sqlx::query_scalar("SELECT upto FROM vault_subject_merged")
+        .fetch_one(db.pool())
+        .await?;
+    Ok(upto as u64)
 }
 
 /// Records with log index ≥ `from`, in log order, at most `limit`.
@@ -444,10 +494,13 @@ pub async fn expired_records(db: &Db, now_ms: i64, after: i64, limit: i64) -> Re
 
 /// Does any record not yet shredded still use this subject key?
 pub async fn key_in_use(db: &Db, key_id: &str, except: &[String]) -> Result<bool> {
-    let rows = sqlx::query("SELECT id FROM vault_records WHERE subject_key_id = $1 AND state <> 'shredded'")
-        .bind(key_id)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(concat!(
+        "SELECT id FROM vault_records WHERE subject_key_id = $1 AND state <> 'shredded' AND ",
+        of_subject!("(SELECT subject FROM vault_subject_keys WHERE id = $1)")
+    ))
+    .bind(key_id)
+    .fetch_all(db.pool())
+    .await?;
     for r in rows {
         let id: String = r.try_get(0)?;
         if !except.contains(&id) {

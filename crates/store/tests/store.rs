@@ -220,3 +220,117 @@ async fn a_script_runs_its_statements_in_order_whatever_their_placeholders() {
         db.close().await;
     }
 }
+
+/// A record of `subject` for log entry `idx`, encrypted under subject key `k-<subject>`.
+fn record_of(subject: &str, idx: u64) -> tianping_store::vault::RecordRow {
+    tianping_store::vault::RecordRow {
+        id: format!("r{idx}"),
+        log_idx: idx,
+        subject: subject.into(),
+        kind: "consultation.message".into(),
+        media_type: "application/json".into(),
+        consultation: None,
+        case_id: None,
+        retention_class: "chat".into(),
+        event_ms: idx as i64,
+        retain_until_ms: None,
+        state: "live".into(),
+        subject_key_id: Some(format!("k-{subject}")),
+        wrapped_key: Some(vec![1; 8]),
+        ciphertext: Some(vec![2; 16]),
+        blob_chunks: None,
+        size: 16,
+        created_ms: 1,
+        shredded_ms: None,
+    }
+}
+
+/// Records of log entries `range`, subjects in turn a, b, c, committed in one transaction; merged into
+/// the subject index up to `merge_to` in the same transaction when given.
+async fn commit_records(db: &tianping_store::Db, range: std::ops::Range<u64>, merge_to: Option<u64>) {
+    use tianping_store::vault::{self as v, Effect, SubjectKeyRow};
+    let effects = range
+        .map(|idx| {
+            let subject = ["a", "b", "c"][idx as usize % 3];
+            let new_key = Some(SubjectKeyRow {
+                id: format!("k-{subject}"),
+                subject: subject.into(),
+                kek_id: "kek".into(),
+                wrapped: Some(vec![3; 8]),
+                created_ms: 1,
+            });
+            let effect = Effect::Record {
+                record: Box::new(record_of(subject, idx)),
+                new_key,
+                upload: None,
+            };
+            (idx, effect)
+        })
+        .collect();
+    let mut tx = db.begin().await.unwrap();
+    let mut script = Script::new(db.backend());
+    v::apply(&mut tx, &mut script, effects).await.unwrap();
+    if let Some(to) = merge_to {
+        v::merge_subjects(&mut script, to).unwrap();
+    }
+    script.flush(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_subjects_records_are_found_before_and_after_their_merge_into_the_subject_index() {
+    use tianping_store::vault as v;
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let indexed = |db: &tianping_store::Db| {
+            let pool = db.pool().clone();
+            async move {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM vault_subject_index")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let of = |subject: &'static str| {
+            let db = db.clone();
+            async move {
+                v::records_of_subject(&db, subject)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.log_idx)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(v::subjects_merged_upto(&db).await.unwrap(), 0);
+        // Entries 0..12 merged with their own batch; 12..20 stay in the tail.
+        commit_records(&db, 0..12, Some(12)).await;
+        commit_records(&db, 12..20, None).await;
+        assert_eq!(v::subjects_merged_upto(&db).await.unwrap(), 12, "{:?}", t.backend);
+        assert_eq!(indexed(&db).await, 12);
+        let a: Vec<u64> = (0..20).filter(|i| i % 3 == 0).collect();
+        assert_eq!(
+            of("a").await,
+            a,
+            "merged part and tail, in log order ({:?})",
+            t.backend
+        );
+        assert_eq!(of("c").await, (0..20).filter(|i| i % 3 == 2).collect::<Vec<_>>());
+        assert!(of("nobody").await.is_empty());
+        assert!(v::key_in_use(&db, "k-b", &[]).await.unwrap());
+        let all_b: Vec<String> = (0..20).filter(|i| i % 3 == 1).map(|i| format!("r{i}")).collect();
+        assert!(
+            !v::key_in_use(&db, "k-b", &all_b).await.unwrap(),
+            "{:?}",
+            t.backend
+        );
+        // A merge never moves the mark back nor indexes a record twice.
+        commit_records(&db, 20..21, Some(5)).await;
+        assert_eq!(v::subjects_merged_upto(&db).await.unwrap(), 12);
+        commit_records(&db, 21..22, Some(22)).await;
+        assert_eq!(v::subjects_merged_upto(&db).await.unwrap(), 22);
+        assert_eq!(indexed(&db).await, 22, "{:?}", t.backend);
+        assert_eq!(of("a").await, (0..22).filter(|i| i % 3 == 0).collect::<Vec<_>>());
+        db.close().await;
+    }
+}

@@ -49,6 +49,9 @@ impl Server {
         settings.log.suite = suite.into();
         settings.log.origin = "test.tianping.example/log".into();
         settings.log.max_content_bytes = MAX_CONTENT;
+        // Merge new records into the subject index every few entries (not every 4,096), so exports,
+        // erasure and shredding here find a subject's records in both the merged index and the tail.
+        settings.log.subject_merge_every = 3;
         let node = Node::open(settings).await.unwrap();
         let token = tokens::create(&node.db, "partner-a").await.unwrap().to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -194,6 +194,18 @@ enum Step {
     },
 }
 
+/// What a batch looked up once for all its events: the events already stored under its
+/// idempotency keys, and for its consultation starts the attending doctors' standing and the
+/// patients' accounts (one query each instead of several per new consultation).
+struct BatchLookups {
+    stored: HashMap<String, EventRow>,
+    /// By licence: the doctor, their account's status, whether a sanction in force names them.
+    doctors: HashMap<String, (id_rows::DoctorRow, Option<String>, bool)>,
+    /// Patient account ids by resident-ID keyed hash.
+    patients: HashMap<Vec<u8>, String>,
+    now: u64,
+}
+
 impl Care {
     pub fn new(identity: Identity, settings: CareSettings) -> anyhow::Result<Care> {
         let book = if settings.rules_file.is_empty() {
@@ -303,22 +315,16 @@ impl Care {
                 Ok((e, canonical_json(v)))
             })
             .collect();
-        let keys: Vec<&str> = parsed
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(|(e, _)| e.idempotency_key.as_str())
-            .collect();
-        let stored: HashMap<String, EventRow> =
-            match rows::events_by_keys(&self.inner.db, &p.org_id, &keys).await {
-                Ok(rows) => rows.into_iter().map(|r| (r.idem_key.clone(), r)).collect(),
-                Err(e) => {
-                    let msg = e.to_string();
-                    return events
-                        .iter()
-                        .map(|_| Err(CareError::Storage(msg.clone())))
-                        .collect();
-                }
-            };
+        let lookups = match self.lookups(p, &parsed, now).await {
+            Ok(l) => l,
+            Err(e) => {
+                let msg = e.to_string();
+                return events
+                    .iter()
+                    .map(|_| Err(CareError::Storage(msg.clone())))
+                    .collect();
+            }
+        };
         let mut steps: Vec<Option<Step>> = (0..events.len()).map(|_| None).collect();
         let mut parsed: Vec<Option<Result<Parsed>>> = parsed.into_iter().map(Some).collect();
         // Group by consultation, keeping each group's order.
@@ -348,9 +354,7 @@ impl Care {
                 let Some(Ok((e, canonical))) = parsed[i].take() else {
                     unreachable!()
                 };
-                let step = self
-                    .accept(p, &mut guard, &slot, e, &canonical, &stored, now)
-                    .await;
+                let step = self.accept(p, &mut guard, &slot, e, &canonical, &lookups).await;
                 steps[i] = Some(step.unwrap_or_else(|e| Step::Done(Err(e))));
             }
         }
@@ -390,6 +394,42 @@ impl Care {
         out
     }
 
+    /// One round of lookups for the whole batch (see [`BatchLookups`]).
+    async fn lookups(&self, p: &Partner, parsed: &[Result<Parsed>], now: u64) -> Result<BatchLookups> {
+        let events = || parsed.iter().filter_map(|r| r.as_ref().ok()).map(|(e, _)| e);
+        let keys: Vec<&str> = events().map(|e| e.idempotency_key.as_str()).collect();
+        let stored = rows::events_by_keys(&self.inner.db, &p.org_id, &keys).await?;
+        let starts: Vec<&Start> = events()
+            .filter_map(|e| match &e.body {
+                Body::Start(s) => Some(&**s),
+                _ => None,
+            })
+            .collect();
+        let (mut doctors, mut patients) = (HashMap::new(), HashMap::new());
+        if !starts.is_empty() {
+            let licences: Vec<&str> = starts.iter().map(|s| s.doctor.as_str()).collect();
+            for d in id_rows::doctors_standing(&self.inner.db, &licences).await? {
+                doctors.insert(d.0.licence_no.clone(), d);
+            }
+            let hashes: Vec<Vec<u8>> = starts
+                .iter()
+                .map(|s| self.inner.identity.resident_id_hash(&s.patient))
+                .collect();
+            let hashes: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
+            for a in id_rows::accounts_by_id_hashes(&self.inner.db, &hashes).await? {
+                if let Some(h) = a.id_hash {
+                    patients.insert(h, a.id);
+                }
+            }
+        }
+        Ok(BatchLookups {
+            stored: stored.into_iter().map(|r| (r.idem_key.clone(), r)).collect(),
+            doctors,
+            patients,
+            now,
+        })
+    }
+
     /// Check and queue one event of a consultation whose slot the caller holds.
     #[allow(clippy::too_many_arguments)]
     async fn accept(
@@ -399,12 +439,11 @@ impl Care {
         slot: &Slot,
         e: Incoming,
         canonical: &[u8],
-        stored: &HashMap<String, EventRow>,
-        now: u64,
+        lookups: &BatchLookups,
     ) -> Result<Step> {
         let body_hash = Sha256::digest(canonical).to_vec();
         let key = (p.org_id.clone(), e.idempotency_key.as_str().to_owned());
-        if let Some(prev) = stored.get(&key.1) {
+        if let Some(prev) = lookups.stored.get(&key.1) {
             return if prev.body_hash == body_hash {
                 Ok(Step::Done(self.replay(prev, e.consultation.as_str()).await))
             } else {
@@ -421,7 +460,7 @@ impl Care {
             return Err(CareError::KeyInFlight(key.1));
         }
         let result = self
-            .queue(p, loaded, slot, e, canonical, body_hash, now, &key)
+            .queue(p, loaded, slot, e, canonical, body_hash, lookups, &key)
             .await;
         if result.is_err() {
             self.inner.in_flight.lock().expect("in-flight lock").remove(&key);
@@ -438,9 +477,10 @@ impl Care {
         e: Incoming,
         canonical: &[u8],
         body_hash: Vec<u8>,
-        now: u64,
+        lookups: &BatchLookups,
         key: &(String, String),
     ) -> Result<Step> {
+        let now = lookups.now;
         if loaded.is_none() {
             *loaded = self.load(&p.org_id, e.consultation.as_str()).await?;
         }
@@ -450,7 +490,7 @@ impl Care {
         };
         // A new consultation: its attending doctor must be verified and in good standing (IDS-13).
         let start = match &e.body {
-            Body::Start(s) if loaded.is_none() => Some(self.resolve_start(s, now).await?),
+            Body::Start(s) if loaded.is_none() => Some(self.resolve_start(s, lookups)?),
             _ => None,
         };
         let ev = evaluate(
@@ -609,32 +649,25 @@ impl Care {
     }
 
     /// The attending doctor's account and the patient's vault subject of a new consultation.
-    async fn resolve_start(&self, s: &Start, now: u64) -> Result<(String, String)> {
-        let db = &self.inner.db;
+    fn resolve_start(&self, s: &Start, lookups: &BatchLookups) -> Result<(String, String)> {
         let licence = s.doctor.as_str();
-        let doctor = id_rows::doctor_by_licence(db, licence)
-            .await?
-            .ok_or_else(|| CareError::UnknownDoctor(licence.to_owned()))?;
-        let account = id_rows::account(db, &doctor.account_id)
-            .await?
-            .ok_or_else(|| CareError::UnknownDoctor(licence.to_owned()))?;
-        if account.status != "active" || id_rows::under_sanction(db, &account.id).await? {
+        let Some((doctor, Some(account_status), sanctioned)) = lookups.doctors.get(licence) else {
+            return Err(CareError::UnknownDoctor(licence.to_owned()));
+        };
+        if account_status != "active" || *sanctioned {
             return Err(CareError::DoctorSuspended);
         }
-        if doctor.status != "verified" || doctor.expires_ms.is_some_and(|e| e <= now as i64) {
+        if doctor.status != "verified" || doctor.expires_ms.is_some_and(|e| e <= lookups.now as i64) {
             return Err(CareError::DoctorNotVerified);
         }
-        Ok((doctor.account_id, self.patient_subject(s).await?))
-    }
-
-    /// The vault subject of a patient named by resident ID: their account when they have one here
-    /// (so they see the records in their privacy centre), else a keyed hash of the ID.
-    async fn patient_subject(&self, s: &Start) -> Result<String> {
+        // The patient's account when they have one here (so they see the records in their privacy
+        // centre), else a keyed hash of the resident ID.
         let hash = self.inner.identity.resident_id_hash(&s.patient);
-        Ok(match id_rows::account_by_id_hash(&self.inner.db, &hash).await? {
-            Some(a) => a.id,
+        let subject = match lookups.patients.get(&hash) {
+            Some(account) => account.clone(),
             None => format!("patient:{}", hex::encode(&hash)),
-        })
+        };
+        Ok((doctor.account_id.clone(), subject))
     }
 
     async fn check_recording(&self, p: &Partner, record: &str) -> Result<()> {

@@ -274,6 +274,8 @@ impl Log {
             syncer: None,
             failed: Default::default(),
             shredded_keys: Default::default(),
+            subjects_merged: tianping_store::vault::subjects_merged_upto(&db).await?,
+            subject_merge_every: settings.subject_merge_every.max(1),
         }
         .spawn(queue_rx);
         let log = Log {

@@ -45,6 +45,10 @@ pub(super) struct Sequencer {
     /// Subject keys destroyed since this sequencer started. An entry whose record was encrypted
     /// under one of them (prepared before the shred committed) is refused, never stored.
     pub shredded_keys: HashSet<String>,
+    /// Records of log entries before this index are in the merged subject index (see
+    /// `vault_rows::merge_subjects`); the sequencer merges once the tail is this long.
+    pub subjects_merged: u64,
+    pub subject_merge_every: u64,
 }
 
 fn uses_shredded_key(job: &Job, shredded: &HashSet<String>) -> bool {
@@ -169,6 +173,7 @@ impl Sequencer {
             })
             .collect();
         let backend = self.db.backend();
+        let merge = size.saturating_sub(self.subjects_merged) >= self.subject_merge_every;
         let conn = self.connection().await?;
         // The whole batch is one transaction, sent as few statements as possible (one round trip
         // on SQLite unless an effect needs a result on the way): BEGIN … COMMIT are part of the
@@ -181,6 +186,9 @@ impl Sequencer {
         let written = async {
             rows::insert_entries(&mut script, &entries)?;
             let applied = vault_rows::apply(&mut *conn, &mut script, effects).await?;
+            if merge {
+                vault_rows::merge_subjects(&mut script, size)?;
+            }
             rows::upsert_tiles(&mut script, &tiles)?;
             rows::insert_checkpoint(
                 &mut script,
@@ -209,6 +217,9 @@ impl Sequencer {
         let head = Arc::new(Head::new(&edge, root, note.clone()));
         self.edge = edge;
         self.shredded_keys.extend(applied.destroyed_keys);
+        if merge {
+            self.subjects_merged = size;
+        }
         Ok((first, note, head))
     }
 
@@ -234,6 +245,7 @@ impl Sequencer {
             .await?
             .ok_or_else(|| anyhow::anyhow!("no checkpoint"))?;
         let (edge, root) = super::load_edge(&self.db, self.alg, latest.size).await?;
+        self.subjects_merged = vault_rows::subjects_merged_upto(&self.db).await?;
         // What storage holds may not be on the disk yet: sync before publishing it.
         if let Some(syncer) = &self.syncer {
             let wal = syncer.wal.clone();
