@@ -535,6 +535,31 @@ async fn revoked_tokens_stop_working_at_once() {
     server.stop().await;
 }
 
+/// When the write-ahead log cannot be made durable (its fsync fails; here its path leads nowhere, so
+/// the syncer cannot open it), the batch is not acknowledged, its entry is never published, and the log
+/// stops taking appends until a restart recovers from storage.
+#[tokio::test]
+async fn a_failed_sync_acknowledges_nothing_and_stops_the_log() {
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, "intl").await;
+    let entry = json!({"kind": "log.test", "subject": "s", "content": 1});
+    assert_eq!(server.append(&entry).await.status().as_u16(), 201);
+    let published = server.get("/log/checkpoint").await.text().await.unwrap();
+    // SQLite keeps writing through the file it has open; the path now points into a missing directory.
+    let wal = format!("{}-wal", db.url.trim_start_matches("sqlite://"));
+    std::fs::remove_file(&wal).unwrap();
+    std::os::unix::fs::symlink("/nonexistent-tianping-test/wal", &wal).unwrap();
+    expect_problem(server.append(&entry).await, 500, "internal").await;
+    expect_problem(server.append(&entry).await, 503, "unavailable").await;
+    assert_eq!(server.get("/readyz").await.status().as_u16(), 503);
+    assert_eq!(
+        server.get("/log/checkpoint").await.text().await.unwrap(),
+        published,
+        "nothing past the last durable batch is published"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn health_readiness_and_openapi() {
     let db = TestDb::sqlite();
