@@ -314,3 +314,31 @@ async fn large_records_live_encrypted_in_an_s3_bucket() {
         );
     }
 }
+
+/// A bucket that does not exist stops every command at startup with a clear error, before anything
+/// is written (rather than failing the first recording).
+#[tokio::test]
+async fn a_missing_bucket_is_refused_at_startup() {
+    let moto = Moto::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let o = tianping_s3(&moto, data.path(), &["vault", "audit"])
+        .env("TIANPING__VAULT__S3__BUCKET", "no-such-bucket")
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", report(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the object store for large records does not answer"),
+        "{}",
+        report(&o)
+    );
+    assert!(
+        !err.contains(SECRET_ACCESS_KEY),
+        "the secret stays out of the error"
+    );
+    // The same command against the real bucket runs.
+    let o = tianping_s3(&moto, data.path(), &["vault", "audit"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", report(&o));
+}

@@ -82,6 +82,7 @@ impl Node {
         let writer_lock = writer_lock(&settings.data_dir)?;
         // First, so a blob store this build cannot serve stops everything before it starts.
         let blobs = vault::BlobStore::open(&settings.vault, &settings.data_dir)?;
+        blobs.check().await?;
         let db = open_db(&settings).await?;
         let suite = Suite::parse(&settings.log.suite)?;
         let (keys, keys_created) = LogKeys::load_or_create(&settings.data_dir, &settings.log.origin, suite)?;

@@ -109,6 +109,20 @@ impl BlobStore {
         )
     }
 
+    /// Make sure the store answers, so that a missing bucket or refused credentials stop the server
+    /// at startup rather than fail the first recording. The local directory was checked on opening.
+    pub async fn check(&self) -> anyhow::Result<()> {
+        if self.local_root.is_some() {
+            return Ok(());
+        }
+        match self.store.list(None).next().await {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(anyhow::anyhow!(
+                "the object store for large records does not answer: {e}"
+            )),
+        }
+    }
+
     /// Any other object store (S3-compatible, in-memory…); durability is the store's.
     pub fn other(store: Arc<dyn ObjectStore>) -> BlobStore {
         BlobStore {
