@@ -399,25 +399,22 @@ impl Script {
         }
         let mut text = String::new();
         let mut values: Vec<Value> = Vec::new();
-        for s in statements {
-            let sql = if s.anonymous {
-                Some(s.sql.to_string())
-            } else {
-                anonymize(&s.sql)
-            };
-            match sql {
-                Some(sql) => {
-                    if !text.is_empty() {
-                        text.push_str(";\n");
+        for mut s in statements {
+            if !s.anonymous {
+                match anonymize(&s.sql) {
+                    Some(sql) => s.sql = sql.into(),
+                    None => {
+                        run_merged(tx, &mut text, &mut values).await?;
+                        s.execute(&mut *tx).await?;
+                        continue;
                     }
-                    text.push_str(&sql);
-                    values.extend(s.values);
-                }
-                None => {
-                    run_merged(tx, &mut text, &mut values).await?;
-                    s.execute(&mut *tx).await?;
                 }
             }
+            if !text.is_empty() {
+                text.push_str(";\n");
+            }
+            text.push_str(&s.sql);
+            values.extend(s.values);
         }
         run_merged(tx, &mut text, &mut values).await
     }
@@ -500,7 +497,6 @@ pub(crate) fn insert_padded<R>(
     }
 }
 
-/// `(?, ?, ?), (?, ?, ?), …` for `rows` rows of `cols` columns (SQLite, bound in order).
 /// `n` numbered placeholders from `$first`, comma-separated (for `IN (…)` lists): the only text ever
 /// spliced into SQL besides fixed fragments.
 pub(crate) fn numbered(first: usize, n: usize) -> String {
@@ -515,6 +511,7 @@ pub(crate) fn numbered(first: usize, n: usize) -> String {
     out
 }
 
+/// `(?, ?, ?), (?, ?, ?), …` for `rows` rows of `cols` columns (SQLite, bound in order).
 fn anonymous_placeholders(rows: usize, cols: usize) -> String {
     let row = format!("({})", vec!["?"; cols].join(", "));
     vec![row; rows].join(", ")

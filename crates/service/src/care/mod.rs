@@ -25,6 +25,7 @@ use tianping_care::consultation::{Consultation, EventFact};
 use tianping_care::event::{Body, EventError, EventType, Incoming, Party, Start};
 use tianping_care::rules::{Facts, Finding, RuleBook};
 use tianping_care::{Evaluation, evaluate};
+use tianping_identity::ids::ResidentId;
 use tianping_identity::role::{OrgKind, Role};
 use tianping_log::envelope::canonical_json;
 use tianping_store::care::{self as rows, AlertRow, CareEffect, ConsultationRow, EventRow, FindingRow};
@@ -201,8 +202,9 @@ struct BatchLookups {
     stored: HashMap<String, EventRow>,
     /// By licence: the doctor, their account's status, whether a sanction in force names them.
     doctors: HashMap<String, (id_rows::DoctorRow, Option<String>, bool)>,
-    /// Patient account ids by resident-ID keyed hash.
-    patients: HashMap<Vec<u8>, String>,
+    /// The vault subject of each patient the starts name: their account when they have one here
+    /// (so they see the records in their privacy centre), else `patient:<keyed hash of the ID>`.
+    patients: HashMap<ResidentId, String>,
     now: u64,
 }
 
@@ -411,15 +413,22 @@ impl Care {
             for d in id_rows::doctors_standing(&self.inner.db, &licences).await? {
                 doctors.insert(d.0.licence_no.clone(), d);
             }
-            let hashes: Vec<Vec<u8>> = starts
+            let hashes: HashMap<Vec<u8>, &ResidentId> = starts
                 .iter()
-                .map(|s| self.inner.identity.resident_id_hash(&s.patient))
+                .map(|s| (self.inner.identity.resident_id_hash(&s.patient), &s.patient))
                 .collect();
-            let hashes: Vec<&[u8]> = hashes.iter().map(Vec::as_slice).collect();
-            for a in id_rows::accounts_by_id_hashes(&self.inner.db, &hashes).await? {
-                if let Some(h) = a.id_hash {
-                    patients.insert(h, a.id);
-                }
+            let keys: Vec<&[u8]> = hashes.keys().map(Vec::as_slice).collect();
+            let accounts: HashMap<Vec<u8>, String> = id_rows::accounts_by_id_hashes(&self.inner.db, &keys)
+                .await?
+                .into_iter()
+                .filter_map(|a| Some((a.id_hash?, a.id)))
+                .collect();
+            for (hash, patient) in &hashes {
+                let subject = match accounts.get(hash) {
+                    Some(account) => account.clone(),
+                    None => format!("patient:{}", hex::encode(hash)),
+                };
+                patients.insert((*patient).clone(), subject);
             }
         }
         Ok(BatchLookups {
@@ -660,14 +669,11 @@ impl Care {
         if doctor.status != "verified" || doctor.expires_ms.is_some_and(|e| e <= lookups.now as i64) {
             return Err(CareError::DoctorNotVerified);
         }
-        // The patient's account when they have one here (so they see the records in their privacy
-        // centre), else a keyed hash of the resident ID.
-        let hash = self.inner.identity.resident_id_hash(&s.patient);
-        let subject = match lookups.patients.get(&hash) {
-            Some(account) => account.clone(),
-            None => format!("patient:{}", hex::encode(&hash)),
-        };
-        Ok((doctor.account_id.clone(), subject))
+        let subject = lookups
+            .patients
+            .get(&s.patient)
+            .expect("every start's patient is looked up");
+        Ok((doctor.account_id.clone(), subject.clone()))
     }
 
     async fn check_recording(&self, p: &Partner, record: &str) -> Result<()> {
