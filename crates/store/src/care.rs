@@ -6,8 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::log::{get_u64, to_i64};
-use crate::{Db, Result, Script, Statement, insert_padded};
-use sqlx::AnyConnection;
+use crate::{Db, Result, Script, Statement, Writer, insert_padded};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsultationRow {
@@ -190,7 +189,7 @@ pub fn insert_events(script: &mut Script, rows: &[(u64, Box<EventRow>)]) -> Resu
 }
 
 /// Apply one effect other than an event (events go in bulk through [`insert_events`]).
-pub async fn apply(tx: &mut AnyConnection, script: &mut Script, idx: u64, e: CareEffect) -> Result<()> {
+pub async fn apply(w: &mut Writer<'_>, script: &mut Script, idx: u64, e: CareEffect) -> Result<()> {
     let idx_i = to_i64(idx)?;
     match e {
         CareEffect::Event(row) => insert_events(script, &[(idx, row)])?,
@@ -287,33 +286,34 @@ pub async fn apply(tx: &mut AnyConnection, script: &mut Script, idx: u64, e: Car
                 _ => (false, false),
             };
             // Whether the action wins depends on the alert's row: run what came before first.
-            script.flush(tx).await?;
-            let changed = sqlx::query(
-                "UPDATE care_alerts SET status = $1, level = $2, deadline_ms = $3, \
+            script.flush(w.reborrow()).await?;
+            let changed = w
+                .execute(
+                    Statement::new(
+                        "UPDATE care_alerts SET status = $1, level = $2, deadline_ms = $3, \
                  assignee = CASE WHEN $12 = 1 THEN $4 ELSE assignee END, \
                  acked_by = CASE WHEN $5 = 1 THEN $6 ELSE acked_by END, \
                  acked_ms = CASE WHEN $5 = 1 THEN $7 ELSE acked_ms END, \
                  resolved_by = CASE WHEN $8 = 1 THEN $6 ELSE resolved_by END, \
                  resolved_ms = CASE WHEN $8 = 1 THEN $7 ELSE resolved_ms END \
                  WHERE id = $9 AND status = $10 AND level = $11",
-            )
-            .bind(&to_status)
-            .bind(to_level)
-            .bind(deadline_ms)
-            .bind(action.assignee.clone())
-            .bind(i64::from(acked))
-            .bind(action.by_account.clone())
-            .bind(action.at_ms)
-            .bind(i64::from(resolved))
-            .bind(action.alert_id.clone())
-            .bind(&from_status)
-            .bind(from_level)
-            .bind(i64::from(reassign))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+                    )
+                    .bind(&to_status)
+                    .bind(to_level)
+                    .bind(deadline_ms)
+                    .bind(action.assignee.clone())
+                    .bind(i64::from(acked))
+                    .bind(action.by_account.clone())
+                    .bind(action.at_ms)
+                    .bind(i64::from(resolved))
+                    .bind(action.alert_id.clone())
+                    .bind(&from_status)
+                    .bind(from_level)
+                    .bind(i64::from(reassign)),
+                )
+                .await?;
             if changed == 1 {
-                sqlx::query(
+                w.execute(Statement::new(
                     "INSERT INTO care_alert_actions (alert_id, at_ms, action, by_account, assignee, log_idx) \
                      VALUES ($1, $2, $3, $4, $5, $6)",
                 )
@@ -322,8 +322,7 @@ pub async fn apply(tx: &mut AnyConnection, script: &mut Script, idx: u64, e: Car
                 .bind(action.action)
                 .bind(action.by_account)
                 .bind(action.assignee)
-                .bind(idx_i)
-                .execute(&mut *tx)
+                .bind(idx_i))
                 .await?;
             }
         }

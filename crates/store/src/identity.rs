@@ -9,8 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::log::to_i64;
-use crate::{Db, Result, Tx};
-use sqlx::AnyConnection;
+use crate::{Db, Result, Statement, Tx, Writer};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgRow {
@@ -168,7 +167,7 @@ fn b(v: bool) -> i64 {
     i64::from(v)
 }
 
-pub(crate) async fn apply(tx: &mut AnyConnection, idx: u64, e: IdentityEffect) -> Result<()> {
+pub(crate) async fn apply(w: &mut Writer<'_>, idx: u64, e: IdentityEffect) -> Result<()> {
     let idx = to_i64(idx)?;
     match e {
         IdentityEffect::DoctorDecision {
@@ -179,22 +178,23 @@ pub(crate) async fn apply(tx: &mut AnyConnection, idx: u64, e: IdentityEffect) -
             ms,
             expires_ms,
         } => {
-            sqlx::query(
-                "UPDATE id_doctors SET status = $1, note = $2, decided_by = $3, decided_ms = $4, \
+            w.execute(
+                Statement::new(
+                    "UPDATE id_doctors SET status = $1, note = $2, decided_by = $3, decided_ms = $4, \
                  expires_ms = $5, decision_idx = $6 WHERE account_id = $7",
+                )
+                .bind(status)
+                .bind(note)
+                .bind(by)
+                .bind(ms)
+                .bind(expires_ms)
+                .bind(idx)
+                .bind(account_id),
             )
-            .bind(status)
-            .bind(note)
-            .bind(by)
-            .bind(ms)
-            .bind(expires_ms)
-            .bind(idx)
-            .bind(account_id)
-            .execute(&mut *tx)
             .await?;
         }
         IdentityEffect::Sanction(s) => {
-            sqlx::query(
+            w.execute(Statement::new(
                 "INSERT INTO id_sanctions (id, target_kind, target, measure, reason, id_hash, licence_no, \
                  phone_hash, decided_by, decided_ms, decided_idx) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -209,51 +209,60 @@ pub(crate) async fn apply(tx: &mut AnyConnection, idx: u64, e: IdentityEffect) -
             .bind(s.phone_hash)
             .bind(s.decided_by)
             .bind(s.decided_ms)
-            .bind(idx)
-            .execute(&mut *tx)
+            .bind(idx))
             .await?;
-            set_status(tx, &s.target_kind, &s.target).await?;
+            let table = status_table(&s.target_kind);
+            w.execute(set_status(table, "$1").bind(s.target.clone())).await?;
             if s.target_kind == "account" {
                 // A takedown takes effect at once: the account's sessions end with it.
-                delete_sessions_of(tx, &s.target).await?;
+                w.execute(Statement::new("DELETE FROM id_sessions WHERE account_id = $1").bind(s.target))
+                    .await?;
             }
         }
         IdentityEffect::LiftSanction { id, by, ms } => {
-            let row = sqlx::query(
-                "UPDATE id_sanctions SET lifted_by = $1, lifted_ms = $2, lifted_idx = $3 \
-                 WHERE id = $4 AND lifted_ms IS NULL RETURNING target_kind, target",
-            )
-            .bind(by)
-            .bind(ms)
-            .bind(idx)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = row {
-                let kind: String = row.try_get(0)?;
-                let target: String = row.try_get(1)?;
-                set_status(tx, &kind, &target).await?;
+            let lifted = w
+                .execute(
+                    Statement::new(
+                        "UPDATE id_sanctions SET lifted_by = $1, lifted_ms = $2, lifted_idx = $3 \
+                         WHERE id = $4 AND lifted_ms IS NULL",
+                    )
+                    .bind(by)
+                    .bind(ms)
+                    .bind(idx)
+                    .bind(id.clone()),
+                )
+                .await?;
+            if lifted == 1 {
+                // The target's status is recomputed; which table it is in follows from the row.
+                for (table, kind) in [
+                    ("id_organisations", "target_kind = 'organisation'"),
+                    ("id_accounts", "target_kind <> 'organisation'"),
+                ] {
+                    let target = format!("(SELECT target FROM id_sanctions WHERE id = $1 AND {kind})");
+                    w.execute(set_status(table, &target).bind(id.clone())).await?;
+                }
             }
         }
         IdentityEffect::Notice(n) => {
-            sqlx::query(
-                "INSERT INTO id_notices (id, version, purpose, categories, text_zh, text_en, digest, \
+            w.execute(
+                Statement::new(
+                    "INSERT INTO id_notices (id, version, purpose, categories, text_zh, text_en, digest, \
                  published_ms, published_idx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(n.id)
+                .bind(n.version)
+                .bind(n.purpose)
+                .bind(n.categories)
+                .bind(n.text_zh)
+                .bind(n.text_en)
+                .bind(n.digest)
+                .bind(n.published_ms)
+                .bind(idx),
             )
-            .bind(n.id)
-            .bind(n.version)
-            .bind(n.purpose)
-            .bind(n.categories)
-            .bind(n.text_zh)
-            .bind(n.text_en)
-            .bind(n.digest)
-            .bind(n.published_ms)
-            .bind(idx)
-            .execute(&mut *tx)
             .await?;
         }
         IdentityEffect::Grant(c) => {
-            sqlx::query(
+            w.execute(Statement::new(
                 "INSERT INTO id_consents (id, subject_id, granted_by, by_guardian, notice_id, notice_version, \
                  purpose, category, recipient, granted_ms, granted_idx) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -268,69 +277,79 @@ pub(crate) async fn apply(tx: &mut AnyConnection, idx: u64, e: IdentityEffect) -
             .bind(c.category)
             .bind(c.recipient)
             .bind(c.granted_ms)
-            .bind(idx)
-            .execute(&mut *tx)
+            .bind(idx))
             .await?;
         }
         IdentityEffect::Guardianship { guardian, ward, ms } => {
-            add_guardianship(tx, &guardian, &ward, ms).await?;
+            w.execute(
+                Statement::new(
+                    "INSERT INTO id_guardianships (guardian_id, ward_id, created_ms) VALUES ($1, $2, $3) \
+                     ON CONFLICT (guardian_id, ward_id) DO NOTHING",
+                )
+                .bind(guardian)
+                .bind(ward)
+                .bind(ms),
+            )
+            .await?;
         }
         IdentityEffect::Withdraw { id, by, ms } => {
-            sqlx::query(
-                "UPDATE id_consents SET withdrawn_by = $1, withdrawn_ms = $2, withdrawn_idx = $3 \
+            w.execute(
+                Statement::new(
+                    "UPDATE id_consents SET withdrawn_by = $1, withdrawn_ms = $2, withdrawn_idx = $3 \
                  WHERE id = $4 AND withdrawn_ms IS NULL",
+                )
+                .bind(by)
+                .bind(ms)
+                .bind(idx)
+                .bind(id),
             )
-            .bind(by)
-            .bind(ms)
-            .bind(idx)
-            .bind(id)
-            .execute(&mut *tx)
             .await?;
         }
         IdentityEffect::Access(a) => {
-            sqlx::query(
-                "INSERT INTO id_access_events (id, subject_id, actor_id, actor_role, actor_name, action, \
+            w.execute(
+                Statement::new(
+                    "INSERT INTO id_access_events (id, subject_id, actor_id, actor_role, actor_name, action, \
                  resource, category, purpose, permit, reason, basis, at_ms, log_idx) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(a.id)
+                .bind(a.subject_id)
+                .bind(a.actor_id)
+                .bind(a.actor_role)
+                .bind(a.actor_name)
+                .bind(a.action)
+                .bind(a.resource)
+                .bind(a.category)
+                .bind(a.purpose)
+                .bind(b(a.permit))
+                .bind(a.reason)
+                .bind(a.basis)
+                .bind(a.at_ms)
+                .bind(idx),
             )
-            .bind(a.id)
-            .bind(a.subject_id)
-            .bind(a.actor_id)
-            .bind(a.actor_role)
-            .bind(a.actor_name)
-            .bind(a.action)
-            .bind(a.resource)
-            .bind(a.category)
-            .bind(a.purpose)
-            .bind(b(a.permit))
-            .bind(a.reason)
-            .bind(a.basis)
-            .bind(a.at_ms)
-            .bind(idx)
-            .execute(&mut *tx)
             .await?;
         }
     }
     Ok(())
 }
 
-/// Recompute the status of a sanctioned account or organisation from its unlifted sanctions:
-/// blacklisted beats suspended beats active.
-async fn set_status(tx: &mut AnyConnection, kind: &str, target: &str) -> Result<()> {
-    let table = match kind {
+/// The table holding the status of a sanction's target.
+fn status_table(kind: &str) -> &'static str {
+    match kind {
         "organisation" => "id_organisations",
         _ => "id_accounts",
-    };
-    let sql = format!(
-        "UPDATE {table} SET status = COALESCE((SELECT CASE WHEN SUM(CASE WHEN measure = 'blacklist' \
-         THEN 1 ELSE 0 END) > 0 THEN 'blacklisted' ELSE 'suspended' END FROM id_sanctions \
-         WHERE target = $1 AND lifted_ms IS NULL HAVING COUNT(*) > 0), 'active') WHERE id = $1"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(target.to_owned())
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+    }
+}
+
+/// Recompute the status of the sanctioned row of `table` whose id is the SQL expression `target`
+/// (a placeholder or a subquery) from its unlifted sanctions: blacklisted beats suspended beats
+/// active. Only fixed fragments are spliced into the text.
+fn set_status(table: &'static str, target: &str) -> Statement {
+    Statement::dynamic(format!(
+        "UPDATE {table} SET status = COALESCE((SELECT CASE WHEN SUM(CASE WHEN s.measure = 'blacklist' \
+         THEN 1 ELSE 0 END) > 0 THEN 'blacklisted' ELSE 'suspended' END FROM id_sanctions s \
+         WHERE s.target = {table}.id AND s.lifted_ms IS NULL HAVING COUNT(*) > 0), 'active') WHERE id = {target}"
+    ))
 }
 
 // ---- organisations and accounts
@@ -624,19 +643,6 @@ pub async fn active_memberships(db: &Db, account: &str) -> Result<Vec<String>> {
     rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }
 
-pub async fn add_guardianship(tx: &mut AnyConnection, guardian: &str, ward: &str, ms: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO id_guardianships (guardian_id, ward_id, created_ms) VALUES ($1, $2, $3) \
-         ON CONFLICT (guardian_id, ward_id) DO NOTHING",
-    )
-    .bind(guardian.to_owned())
-    .bind(ward.to_owned())
-    .bind(ms)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
 pub async fn wards(db: &Db, guardian: &str) -> Result<Vec<String>> {
     let rows = sqlx::query("SELECT ward_id FROM id_guardianships WHERE guardian_id = $1 ORDER BY ward_id")
         .bind(guardian.to_owned())
@@ -688,15 +694,6 @@ pub async fn delete_session(tx: &mut Tx<'_>, id_hash: &[u8]) -> Result<()> {
     sqlx::query("DELETE FROM id_sessions WHERE id_hash = $1")
         .bind(id_hash.to_vec())
         .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// End every session of an account (takedowns, password changes).
-pub async fn delete_sessions_of(tx: &mut AnyConnection, account: &str) -> Result<()> {
-    sqlx::query("DELETE FROM id_sessions WHERE account_id = $1")
-        .bind(account.to_owned())
-        .execute(&mut *tx)
         .await?;
     Ok(())
 }

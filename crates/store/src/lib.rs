@@ -20,12 +20,14 @@ use sqlx::{AnyPool, Row};
 pub mod care;
 pub mod identity;
 pub mod log;
+pub mod native;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tokens;
 pub mod vault;
 
 pub use log::{CheckpointRow, EntryRow, LogParams, NewContent, NewEntry, TileRow};
+pub use native::NativeWriter;
 pub use sqlx::{AnyConnection, Connection};
 pub use tokens::TokenRow;
 
@@ -38,6 +40,10 @@ pub type Conn = sqlx::pool::PoolConnection<sqlx::Any>;
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Native(#[from] rusqlite::Error),
+    #[error("the database writer thread has stopped")]
+    WriterGone,
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL (expected sqlite: or postgres:)")]
@@ -86,7 +92,7 @@ pub struct Db {
 impl Db {
     /// Connect to `url`. SQLite databases are created when missing and run in WAL mode with
     /// `synchronous=FULL`, so that a committed transaction has reached the disk (fsync) — except on
-    /// the connection the log's sequencer sets up with [`Db::defer_sync`].
+    /// the log sequencer's connection of [`Db::writer_connection`].
     pub async fn connect(url: &str) -> Result<Db> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
@@ -115,21 +121,16 @@ impl Db {
         let pool_options = match backend {
             Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    for pragma in [
+                    let file = [
                         // 4 KiB pages: every commit rewrites each page it touches in the write-ahead log, and
                         // with 16 KiB pages the vault's scattered index pages made that write volume
                         // 1.7 times slower in measurements (docs/benchmarks.md).
                         "PRAGMA page_size = 4096",
                         "PRAGMA journal_mode = WAL",
                         "PRAGMA synchronous = FULL",
-                        "PRAGMA busy_timeout = 10000",
-                        "PRAGMA foreign_keys = ON",
-                        "PRAGMA cache_size = -4000",
-                        // Statement journals (multi-row inserts into indexed tables) stay in memory
-                        // instead of a temporary file created and deleted for every batch.
-                        "PRAGMA temp_store = MEMORY",
-                    ] {
-                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    ];
+                    for pragma in file.iter().chain(&native::PRAGMAS) {
+                        sqlx::query(*pragma).execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -166,28 +167,39 @@ impl Db {
         Ok(self.pool.acquire().await?)
     }
 
-    /// Let the single writer's connection commit without waiting for the disk, and return what
-    /// makes its commits durable afterwards: group commit with the fsync taken off the writer's
-    /// path. SQLite files only; `None` (and nothing changed) for PostgreSQL and in-memory databases,
-    /// whose commits stay synchronous.
+    /// The connection of the log's single writer, and what makes its commits durable when they are
+    /// not durable by themselves.
     ///
-    /// In WAL mode with `synchronous = NORMAL`, a commit appends its frames to the write-ahead log
-    /// without an fsync, while checkpoints still sync the log before copying it into the database
-    /// and the database after. Every commit that returned before [`WalSync::sync`] starts is
-    /// durable once it returns; the caller acknowledges nothing before that.
-    pub async fn defer_sync(&self, conn: &mut Conn) -> Result<Option<WalSync>> {
+    /// For an SQLite file: a [`NativeWriter`] that commits without waiting for the disk, and the
+    /// [`WalSync`] that makes its commits durable afterwards: group commit with the fsync taken off
+    /// the writer's path. In WAL mode with `synchronous = NORMAL`, a commit appends its frames to
+    /// the write-ahead log without an fsync, while checkpoints still sync the log before copying it
+    /// into the database and the database after. Every commit that returned before
+    /// [`WalSync::sync`] starts is durable once it returns; the caller acknowledges nothing before
+    /// that.
+    ///
+    /// For PostgreSQL and in-memory SQLite: a connection of the pool, whose commits are durable.
+    pub async fn writer_connection(&self) -> Result<(WriterConn, Option<WalSync>)> {
         let Some(file) = &self.file else {
-            return Ok(None);
+            let mut conn = self.pool.acquire().await?;
+            conn.close_on_drop();
+            return Ok((WriterConn::Sqlx(conn), None));
         };
-        sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut **conn)
-            .await?;
+        let writer = {
+            let file = file.clone();
+            tokio::task::spawn_blocking(move || NativeWriter::open(&file))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("opening the writer connection failed: {e}")))??
+        };
         let mut wal = file.clone().into_os_string();
         wal.push("-wal");
-        Ok(Some(WalSync {
-            path: wal.into(),
-            file: Mutex::new(None),
-        }))
+        Ok((
+            WriterConn::Native(writer),
+            Some(WalSync {
+                path: wal.into(),
+                file: Mutex::new(None),
+            }),
+        ))
     }
 
     /// Cheap liveness query for readiness checks.
@@ -229,7 +241,7 @@ impl Db {
     }
 }
 
-/// Makes the commits of a connection set up by [`Db::defer_sync`] durable: an fsync of the
+/// Makes the commits of the writer connection of [`Db::writer_connection`] durable: an fsync of the
 /// database's write-ahead log file. Blocking; call it off the async runtime.
 #[derive(Debug)]
 pub struct WalSync {
@@ -388,9 +400,19 @@ impl Script {
         self.statements.is_empty()
     }
 
-    /// Execute the gathered statements in order inside `tx`.
-    pub async fn flush(&mut self, tx: &mut sqlx::AnyConnection) -> Result<()> {
+    /// Execute the gathered statements in order inside the writer's open transaction.
+    pub async fn flush<'w>(&mut self, writer: impl Into<Writer<'w>>) -> Result<()> {
         let statements = std::mem::take(&mut self.statements);
+        let tx = match writer.into() {
+            Writer::Native(native) => {
+                // Prepared once and kept, each statement as written: one hand-over for them all.
+                if !statements.is_empty() {
+                    native.run(statements).await?;
+                }
+                return Ok(());
+            }
+            Writer::Sqlx(tx) => tx,
+        };
         if !self.sqlite {
             for s in statements {
                 s.execute(&mut *tx).await?;
@@ -417,6 +439,61 @@ impl Script {
             values.extend(s.values);
         }
         run_merged(tx, &mut text, &mut values).await
+    }
+}
+
+/// The log writer's connection (see [`Db::writer_connection`]).
+#[derive(Debug)]
+pub enum WriterConn {
+    Sqlx(Conn),
+    Native(NativeWriter),
+}
+
+impl WriterConn {
+    pub fn writer(&mut self) -> Writer<'_> {
+        match self {
+            WriterConn::Sqlx(c) => Writer::Sqlx(c),
+            WriterConn::Native(n) => Writer::Native(n),
+        }
+    }
+}
+
+/// Where the statements of a transaction run: a sqlx connection (PostgreSQL, and every transaction
+/// outside the log's sequencer) or the sequencer's [`NativeWriter`] on an SQLite file. Code that
+/// writes inside the log's batch transaction takes a `Writer` and so runs on either.
+#[derive(Debug)]
+pub enum Writer<'a> {
+    Sqlx(&'a mut sqlx::AnyConnection),
+    Native(&'a NativeWriter),
+}
+
+impl<'a> From<&'a mut sqlx::AnyConnection> for Writer<'a> {
+    fn from(c: &'a mut sqlx::AnyConnection) -> Writer<'a> {
+        Writer::Sqlx(c)
+    }
+}
+
+impl<'a, 'c> From<&'a mut Tx<'c>> for Writer<'a> {
+    fn from(tx: &'a mut Tx<'c>) -> Writer<'a> {
+        Writer::Sqlx(tx)
+    }
+}
+
+impl Writer<'_> {
+    /// The same connection, borrowed for a shorter while.
+    pub fn reborrow(&mut self) -> Writer<'_> {
+        match self {
+            Writer::Sqlx(c) => Writer::Sqlx(c),
+            Writer::Native(n) => Writer::Native(n),
+        }
+    }
+
+    /// Execute one statement now; returns the rows it changed.
+    pub async fn execute(&mut self, s: Statement) -> Result<u64> {
+        match self {
+            Writer::Sqlx(c) => s.execute(&mut **c).await,
+            Writer::Native(n) => n.run(vec![s]).await,
+        }
     }
 }
 

@@ -4,8 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Db, Result, Script, Statement, insert_padded, log::to_i64};
-use sqlx::AnyConnection;
+use crate::{Db, Result, Script, Statement, Writer, insert_padded, log::to_i64};
 
 /// SQL for "the record belongs to subject `$s`" (an SQL expression) through the merged subject index
 /// (records before the mark) and a scan of the tail by log index (records since): see migration 0006.
@@ -143,11 +142,7 @@ const RECORD_COLUMNS: &str = "id, log_idx, subject, kind, media_type, consultati
 /// Apply effects (each with the index of its log entry) inside the batch's transaction: most
 /// become statements of `script` (executed at its next flush, by the caller or here before a
 /// statement whose result is needed).
-pub async fn apply(
-    tx: &mut AnyConnection,
-    script: &mut Script,
-    effects: Vec<(u64, Effect)>,
-) -> Result<Applied> {
+pub async fn apply(w: &mut Writer<'_>, script: &mut Script, effects: Vec<(u64, Effect)>) -> Result<Applied> {
     let mut applied = Applied::default();
     let mut records = Vec::new();
     let mut keys = Vec::new();
@@ -183,7 +178,7 @@ pub async fn apply(
         script.add(Statement::new("DELETE FROM vault_uploads WHERE id = $1").bind(id));
     }
     for (idx, e) in others {
-        apply_one(tx, script, idx, e, &mut applied).await?;
+        apply_one(w, script, idx, e, &mut applied).await?;
     }
     Ok(applied)
 }
@@ -207,7 +202,7 @@ pub async fn store_subject_key(db: &Db, k: &SubjectKeyRow) -> Result<()> {
 }
 
 async fn apply_one(
-    tx: &mut AnyConnection,
+    w: &mut Writer<'_>,
     script: &mut Script,
     idx: u64,
     e: Effect,
@@ -269,11 +264,11 @@ async fn apply_one(
             ms,
         } => {
             // What is shredded depends on the rows: run what came before first.
-            script.flush(tx).await?;
+            script.flush(w.reborrow()).await?;
             for id in records {
                 // The hold check is repeated here, inside the transaction, so a hold placed after
                 // the purge job decided still wins.
-                let done = Statement::new(
+                let done = w.execute(Statement::new(
                     "UPDATE vault_records SET state = 'shredded', wrapped_key = NULL, ciphertext = NULL, \
                      shredded_ms = $1 WHERE id = $2 AND state <> 'shredded' AND NOT EXISTS ( \
                        SELECT 1 FROM vault_holds h WHERE h.released_ms IS NULL AND ( \
@@ -282,35 +277,36 @@ async fn apply_one(
                          (h.scope = 'case' AND h.target = vault_records.case_id)))",
                 )
                 .bind(ms)
-                .bind(&id)
-                .execute(&mut *tx)
+                .bind(&id))
                 .await?;
                 if done == 1 {
                     applied.shredded_records.push(id);
                 }
             }
             for key in subject_keys {
-                let done = Statement::new(concat!(
-                    "UPDATE vault_subject_keys SET wrapped = NULL, shredded_ms = $1 \
+                let done = w
+                    .execute(
+                        Statement::new(concat!(
+                            "UPDATE vault_subject_keys SET wrapped = NULL, shredded_ms = $1 \
                      WHERE id = $2 AND shredded_ms IS NULL AND NOT EXISTS ( \
                        SELECT 1 FROM vault_records WHERE subject_key_id = $2 AND state <> 'shredded' AND ",
-                    of_subject!("vault_subject_keys.subject"),
-                    ") AND NOT EXISTS (SELECT 1 FROM vault_uploads u WHERE u.subject_key_id = $2)"
-                ))
-                .bind(ms)
-                .bind(&key)
-                .execute(&mut *tx)
-                .await?;
+                            of_subject!("vault_subject_keys.subject"),
+                            ") AND NOT EXISTS (SELECT 1 FROM vault_uploads u WHERE u.subject_key_id = $2)"
+                        ))
+                        .bind(ms)
+                        .bind(&key),
+                    )
+                    .await?;
                 if done == 1 {
                     applied.destroyed_keys.push(key);
                 }
             }
         }
         Effect::Identity(e) => {
-            script.flush(tx).await?;
-            crate::identity::apply(tx, idx, e).await?
+            script.flush(w.reborrow()).await?;
+            crate::identity::apply(w, idx, e).await?
         }
-        Effect::Care(e) => crate::care::apply(tx, script, idx, e).await?,
+        Effect::Care(e) => crate::care::apply(w, script, idx, e).await?,
         Effect::StorageOnly { records } => {
             for id in records {
                 script.add(

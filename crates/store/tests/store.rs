@@ -2,7 +2,7 @@
 
 use tianping_store::log::{self as rows, CheckpointRow, LogParams, NewContent, NewEntry, TileRow};
 use tianping_store::testing::TestDb;
-use tianping_store::{Backend, Script, Statement, tokens};
+use tianping_store::{Backend, Script, Statement, Writer, tokens};
 
 #[tokio::test]
 async fn both_schemas_have_the_same_tables_and_columns() {
@@ -269,7 +269,9 @@ async fn commit_records(db: &tianping_store::Db, range: std::ops::Range<u64>, me
         .collect();
     let mut tx = db.begin().await.unwrap();
     let mut script = Script::new(db.backend());
-    v::apply(&mut tx, &mut script, effects).await.unwrap();
+    v::apply(&mut Writer::from(&mut tx), &mut script, effects)
+        .await
+        .unwrap();
     if let Some(to) = merge_to {
         v::merge_subjects(&mut script, to).unwrap();
     }

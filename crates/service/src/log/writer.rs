@@ -17,7 +17,7 @@ use tianping_log::{Hash, HashAlg};
 
 use tianping_store::vault::{self as vault_rows, Effect};
 use tianping_store::{
-    Backend, Conn, Db, NewEntry, Script, Statement, StoreError, TileRow, WalSync, log as rows,
+    Backend, Db, NewEntry, Script, Statement, StoreError, TileRow, WalSync, WriterConn, log as rows,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -30,8 +30,8 @@ pub(super) struct Job {
 
 pub(super) struct Sequencer {
     pub db: Db,
-    /// The writer's own connection (acquired on first use, dropped after a failure).
-    pub conn: Option<Conn>,
+    /// The writer's own connection (opened on first use, closed after a failure).
+    pub conn: Option<WriterConn>,
     pub alg: HashAlg,
     pub origin: String,
     pub signers: Vec<NoteSigner>,
@@ -183,9 +183,10 @@ impl Sequencer {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         }));
+        let mut writer = conn.writer();
         let written = async {
             rows::insert_entries(&mut script, &entries)?;
-            let applied = vault_rows::apply(&mut *conn, &mut script, effects).await?;
+            let applied = vault_rows::apply(&mut writer, &mut script, effects).await?;
             if merge {
                 vault_rows::merge_subjects(&mut script, size)?;
             }
@@ -200,7 +201,7 @@ impl Sequencer {
                 },
             )?;
             script.add(Statement::new("COMMIT"));
-            script.flush(&mut *conn).await?;
+            script.flush(writer.reborrow()).await?;
             Ok::<_, StoreError>(applied)
         }
         .await;
@@ -208,7 +209,7 @@ impl Sequencer {
             Ok(applied) => applied,
             Err(e) => {
                 // Leave no transaction open on the connection (the caller drops it too).
-                let _ = Statement::new("ROLLBACK").execute(&mut **conn).await;
+                let _ = writer.execute(Statement::new("ROLLBACK")).await;
                 return Err(e.into());
             }
         };
@@ -225,13 +226,11 @@ impl Sequencer {
 
     /// The writer's connection; on first use (and after a failure) a new one, set up for deferred
     /// syncing where the backend allows it, with the syncer started for it.
-    async fn connection(&mut self) -> anyhow::Result<&mut Conn> {
+    async fn connection(&mut self) -> anyhow::Result<&mut WriterConn> {
         if self.conn.is_none() {
-            let mut conn = self.db.acquire().await?;
-            // Its settings (deferred sync) must never reach another user of the pool: when the
+            // Its settings (deferred sync) never reach another user of the pool: when the
             // sequencer lets it go (after a failure, at shutdown) it is closed, not returned.
-            conn.close_on_drop();
-            let wal = self.db.defer_sync(&mut conn).await?;
+            let (conn, wal) = self.db.writer_connection().await?;
             if let (None, Some(wal)) = (&self.syncer, wal) {
                 self.syncer = Some(Syncer::spawn(wal, self.head.clone(), self.failed.clone()));
             }

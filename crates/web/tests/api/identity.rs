@@ -940,6 +940,35 @@ async fn a_blacklisted_doctor_is_out_at_once_and_cannot_come_back() {
             "account_suspended",
         )
         .await;
+
+        // Lifting a sanction recomputes its target's status from the sanctions still in force.
+        let (status, list) = ops.api(Method::GET, "/api/v1/identity/sanctions", None).await;
+        assert_eq!(status, 200, "{list}");
+        let id_of = |target: &str| {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["target"] == target)
+                .unwrap_or_else(|| panic!("no sanction of {target}: {list}"))["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        let lift = format!("/api/v1/identity/sanctions/{}/lift", id_of(&hospital.id));
+        let (status, body) = ops.api(Method::POST, &lift, None).await;
+        assert_eq!(status, 204, "{body}");
+        assert_eq!(
+            bearer("/api/v1/vault/holds").await.unwrap().status().as_u16(),
+            200,
+            "the organisation is active again"
+        );
+        let (status, body) = ops.api(Method::POST, &lift, None).await;
+        assert_eq!(status, 404, "a lifted sanction cannot be lifted again: {body}");
+        let lift = format!("/api/v1/identity/sanctions/{}/lift", id_of(&doctor_id));
+        let (status, body) = ops.api(Method::POST, &lift, None).await;
+        assert_eq!(status, 204, "{body}");
+        let (status, _, body) = Browser::new(&server).log_in("dr.bad", PASSWORD).await;
+        assert_eq!(status, 303, "the doctor's account is active again: {body}");
         server.stop().await;
     }
 }
