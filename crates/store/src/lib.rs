@@ -33,7 +33,7 @@ pub use tokens::TokenRow;
 
 pub type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
 
-/// A connection held for a while, such as the sequencer's dedicated writer connection.
+/// A pooled connection held for a while: the sequencer's writer connection on PostgreSQL.
 pub type Conn = sqlx::pool::PoolConnection<sqlx::Any>;
 
 #[derive(Debug, thiserror::Error)]
@@ -162,11 +162,6 @@ impl Db {
         Ok(self.pool.begin().await?)
     }
 
-    /// A connection of its own, for a single writer that keeps its page cache warm.
-    pub async fn acquire(&self) -> Result<Conn> {
-        Ok(self.pool.acquire().await?)
-    }
-
     /// The connection of the log's single writer, and what makes its commits durable when they are
     /// not durable by themselves.
     ///
@@ -182,6 +177,8 @@ impl Db {
     pub async fn writer_connection(&self) -> Result<(WriterConn, Option<WalSync>)> {
         let Some(file) = &self.file else {
             let mut conn = self.pool.acquire().await?;
+            // The sequencer lets it go only after a failure (state unknown) or at shutdown: it is
+            // closed then, never returned to the pool.
             conn.close_on_drop();
             return Ok((WriterConn::Sqlx(conn), None));
         };

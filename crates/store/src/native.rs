@@ -36,12 +36,10 @@ pub(crate) const PRAGMAS: [&str; 4] = [
 /// come in power-of-two sizes).
 const PREPARED_STATEMENTS: usize = 128;
 
-enum Command {
-    /// Execute the statements in order; reply with the rows changed by the last one.
-    Run {
-        statements: Vec<Statement>,
-        reply: oneshot::Sender<Result<u64>>,
-    },
+/// Statements to execute in order, and where to send the rows changed by the last one.
+struct Run {
+    statements: Vec<Statement>,
+    reply: oneshot::Sender<Result<u64>>,
 }
 
 /// A connection to an SQLite file owned by a thread of its own. Commits on it are not synced to
@@ -50,7 +48,7 @@ enum Command {
 /// and waits for the thread to end.
 #[derive(Debug)]
 pub struct NativeWriter {
-    commands: Option<std_mpsc::Sender<Command>>,
+    commands: Option<std_mpsc::Sender<Run>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -61,9 +59,15 @@ impl NativeWriter {
         // threshold, so they always finish and the write-ahead log is reused from its start instead
         // of growing. (Passive checkpoints on a thread of their own were measured: they rarely
         // caught up with the writer, the log grew by hundreds of MiB, and appends were no faster.)
-        let conn = open(file, &["PRAGMA synchronous = NORMAL"])?;
+        let conn = rusqlite::Connection::open_with_flags(
+            file,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        for pragma in PRAGMAS.iter().chain(&["PRAGMA synchronous = NORMAL"]) {
+            conn.execute_batch(pragma)?;
+        }
         conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
-        let (commands, queue) = std_mpsc::channel::<Command>();
+        let (commands, queue) = std_mpsc::channel::<Run>();
         let thread = std::thread::Builder::new()
             .name("tianping-sqlite-writer".into())
             .spawn(move || serve(conn, queue))
@@ -81,7 +85,7 @@ impl NativeWriter {
         self.commands
             .as_ref()
             .expect("present until dropped")
-            .send(Command::Run { statements, reply })
+            .send(Run { statements, reply })
             .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
@@ -89,7 +93,7 @@ impl NativeWriter {
 
 impl Drop for NativeWriter {
     fn drop(&mut self) {
-        // Closing the queue ends the thread once it has finished the command in hand (if any).
+        // Closing the queue ends the thread once it has finished the batch in hand (if any).
         drop(self.commands.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -97,36 +101,13 @@ impl Drop for NativeWriter {
     }
 }
 
-/// A connection to the existing database `file` with the common settings and then `extra`.
-fn open(file: &Path, extra: &[&str]) -> Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open_with_flags(
-        file,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    for pragma in PRAGMAS.iter().chain(extra) {
-        conn.execute_batch(pragma)?;
-    }
-    Ok(conn)
-}
-
-fn serve(conn: rusqlite::Connection, queue: std_mpsc::Receiver<Command>) {
-    while let Ok(command) = queue.recv() {
-        match command {
-            Command::Run { statements, reply } => {
-                let mut changed = 0;
-                let mut outcome = Ok(());
-                for s in statements {
-                    match execute(&conn, s) {
-                        Ok(n) => changed = n,
-                        Err(e) => {
-                            outcome = Err(e);
-                            break;
-                        }
-                    }
-                }
-                let _ = reply.send(outcome.map(|()| changed).map_err(StoreError::from));
-            }
-        }
+fn serve(conn: rusqlite::Connection, queue: std_mpsc::Receiver<Run>) {
+    while let Ok(Run { statements, reply }) = queue.recv() {
+        let outcome = statements
+            .into_iter()
+            .try_fold(0, |_, s| execute(&conn, s))
+            .map_err(StoreError::from);
+        let _ = reply.send(outcome);
     }
 }
 

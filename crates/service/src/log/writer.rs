@@ -228,8 +228,6 @@ impl Sequencer {
     /// syncing where the backend allows it, with the syncer started for it.
     async fn connection(&mut self) -> anyhow::Result<&mut WriterConn> {
         if self.conn.is_none() {
-            // Its settings (deferred sync) never reach another user of the pool: when the
-            // sequencer lets it go (after a failure, at shutdown) it is closed, not returned.
             let (conn, wal) = self.db.writer_connection().await?;
             if let (None, Some(wal)) = (&self.syncer, wal) {
                 self.syncer = Some(Syncer::spawn(wal, self.head.clone(), self.failed.clone()));
