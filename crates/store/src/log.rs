@@ -125,7 +125,8 @@ pub fn insert_contents(script: &mut Script, rows: &[NewContent]) -> Result<()> {
     Ok(())
 }
 
-/// Insert or replace tiles (a tile only ever grows; the caller guarantees that).
+/// Insert or replace tiles (a tile only ever grows; the caller guarantees that). The log stores
+/// level-0 tiles only once they are full (see `tianping_service::log::reader::stored_tiles`).
 pub fn upsert_tiles(script: &mut Script, rows: &[TileRow]) -> Result<()> {
     for chunk in rows.chunks(MAX_PARAMS / 4) {
         let sql = format!(
@@ -265,6 +266,18 @@ pub async fn entries(db: &Db, from: u64, to: u64) -> Result<Vec<EntryRow>> {
                 envelope: r.try_get(2)?,
             })
         })
+        .collect()
+}
+
+/// Leaf hashes of the entries with index in `[from, to)`, in order.
+pub async fn leaf_hashes(db: &Db, from: u64, to: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+    sqlx::query("SELECT idx, leaf_hash FROM log_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx")
+        .bind(to_i64(from)?)
+        .bind(to_i64(to)?)
+        .fetch_all(db.pool())
+        .await?
+        .into_iter()
+        .map(|r| Ok((get_u64(&r, 0)?, r.try_get(1)?)))
         .collect()
 }
 

@@ -270,6 +270,23 @@ async fn concurrent_appends_are_provable_from_proofs_and_tiles() {
             .unwrap();
         assert_eq!(level1.len(), 64, "two full level-0 tiles give two level-1 hashes");
 
+        // Storage holds only full level-0 tiles; the partial one (640 = 2 × 256 + 128) is rebuilt
+        // from the entries' leaf hashes, which the audit (reading storage, not the live head) and
+        // its consistency proofs between every pair of checkpoints rely on.
+        let mut stored: Vec<(u64, u16)> = tianping_store::log::tiles(&server.db, &[(0, 0), (0, 1), (0, 2)])
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| (t.idx, t.width))
+            .collect();
+        stored.sort();
+        assert_eq!(stored, vec![(0, 256), (1, 256)]);
+        let audit = tianping_service::log::audit(&server.db, alg, std::slice::from_ref(&vkey))
+            .await
+            .unwrap();
+        assert_eq!(audit.divergence, None);
+        assert_eq!(audit.entries, 640);
+
         let proof_text = server
             .get("/api/v1/log/entries/5/proof")
             .await

@@ -75,12 +75,7 @@ impl Head {
 /// The right edge of the stored tree of `size` leaves, rebuilt from its partial tiles, and its root.
 async fn load_edge(db: &Db, alg: HashAlg, size: u64) -> anyhow::Result<(RightEdge, Hash)> {
     let incomplete = |e: &dyn std::fmt::Display| anyhow::anyhow!("stored tree is incomplete: {e}");
-    let mut tiles = Vec::new();
-    for t in rows::tiles(db, &RightEdge::tiles_needed(size)).await? {
-        let tile = ExpandedTile::from_bytes(t.width, &t.nodes)
-            .map_err(|e| anyhow::anyhow!("tile {}/{}: {e}", t.level, t.idx))?;
-        tiles.push((t.level, t.idx, tile));
-    }
+    let tiles = reader::stored_tiles(db, alg, &RightEdge::tiles_needed(size)).await?;
     let edge = RightEdge::from_tiles(alg, size, tiles).map_err(|e| incomplete(&e))?;
     let root = edge.root().map_err(|e| incomplete(&e))?;
     Ok((edge, root))

@@ -24,16 +24,16 @@ const LOADERS: usize = 2;
 /// The tile loader: a few tasks that read tiles for every reader, each taking all requests queued
 /// while it was busy and answering them with one query (the read-side twin of group commit). Under
 /// load this turns many small round trips to the database into a few larger ones.
-fn spawn_loader(db: Db) -> mpsc::Sender<LoadRequest> {
+fn spawn_loader(db: Db, alg: HashAlg) -> mpsc::Sender<LoadRequest> {
     let (tx, rx) = mpsc::channel::<LoadRequest>(1024);
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     for _ in 0..LOADERS {
-        tokio::spawn(load_loop(db.clone(), rx.clone()));
+        tokio::spawn(load_loop(db.clone(), alg, rx.clone()));
     }
     tx
 }
 
-async fn load_loop(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<LoadRequest>>>) {
+async fn load_loop(db: Db, alg: HashAlg, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<LoadRequest>>>) {
     let mut batch = Vec::new();
     loop {
         if rx.lock().await.recv_many(&mut batch, 256).await == 0 {
@@ -43,7 +43,7 @@ async fn load_loop(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<LoadRequest
         let mut keys: Vec<(u8, u64)> = requests.iter().flat_map(|r| r.0.iter().copied()).collect();
         keys.sort_unstable();
         keys.dedup();
-        let loaded = load(&db, &keys).await;
+        let loaded = load(&db, alg, &keys).await;
         for (want, respond) in requests {
             let answer = match &loaded {
                 Ok(tiles) => Ok(want
@@ -57,17 +57,59 @@ async fn load_loop(db: Db, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<LoadRequest
     }
 }
 
-async fn load(db: &Db, keys: &[(u8, u64)]) -> Result<HashMap<(u8, u64), Arc<ExpandedTile>>, ReadError> {
-    let rows = rows::tiles(db, keys)
-        .await
-        .map_err(|e| ReadError::Backend(e.to_string()))?;
-    rows.into_iter()
-        .map(|row| {
-            let tile = ExpandedTile::from_bytes(row.width, &row.nodes)
-                .map_err(|e| ReadError::Corrupt(format!("tile {}/{}: {e}", row.level, row.idx)))?;
-            Ok(((row.level, row.idx), Arc::new(tile)))
-        })
-        .collect()
+async fn load(
+    db: &Db,
+    alg: HashAlg,
+    keys: &[(u8, u64)],
+) -> Result<HashMap<(u8, u64), Arc<ExpandedTile>>, ReadError> {
+    Ok(stored_tiles(db, alg, keys)
+        .await?
+        .into_iter()
+        .map(|(level, index, tile)| ((level, index), Arc::new(tile)))
+        .collect())
+}
+
+/// The tiles among `keys` that storage holds, as `(level, index, tile)`.
+///
+/// Level-0 tiles are stored only once full: a partial level-0 tile is nothing but the leaf hashes of
+/// the entries after the last full tile, which `log_entries` already holds, so the sequencer does not
+/// rewrite it with every batch (it was a third of the pages a small batch wrote). It is rebuilt here
+/// from those leaf hashes, as wide as the committed entries make it. (Logs written before this
+/// stored partial level-0 tiles; migration 0007 removed them.)
+pub(super) async fn stored_tiles(
+    db: &Db,
+    alg: HashAlg,
+    keys: &[(u8, u64)],
+) -> Result<Vec<(u8, u64, ExpandedTile)>, ReadError> {
+    let mut out = Vec::with_capacity(keys.len());
+    for row in rows::tiles(db, keys).await? {
+        let tile = ExpandedTile::from_bytes(row.width, &row.nodes)
+            .map_err(|e| ReadError::Corrupt(format!("tile {}/{}: {e}", row.level, row.idx)))?;
+        out.push((row.level, row.idx, tile));
+    }
+    for &(level, index) in keys {
+        if level > 0 || out.iter().any(|t| (t.0, t.1) == (level, index)) {
+            continue;
+        }
+        let Some(from) = index.checked_mul(TILE_WIDTH) else {
+            continue;
+        };
+        let leaves = rows::leaf_hashes(db, from, from.saturating_add(TILE_WIDTH)).await?;
+        let mut bottom = Vec::with_capacity(leaves.len());
+        for (expected, (idx, hash)) in (from..).zip(leaves) {
+            let hash = Hash::try_from(hash.as_slice())
+                .ok()
+                .filter(|_| idx == expected)
+                .ok_or_else(|| {
+                    ReadError::Corrupt(format!("entry {expected}: missing or malformed leaf hash"))
+                })?;
+            bottom.push(hash);
+        }
+        if !bottom.is_empty() {
+            out.push((level, index, ExpandedTile::new(alg, &bottom)));
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the stored tree. Cheap to clone.
@@ -93,7 +135,7 @@ struct TileCache {
 impl TreeReader {
     pub fn new(db: Db, alg: HashAlg, cache_capacity: usize) -> Self {
         TreeReader {
-            loader: spawn_loader(db.clone()),
+            loader: spawn_loader(db.clone(), alg),
             db,
             alg,
             cache: Arc::new(TileCache {

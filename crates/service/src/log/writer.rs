@@ -163,8 +163,11 @@ impl Sequencer {
             });
             effects.extend(j.entry.effects.drain(..).map(|e| (idx, e)));
         }
+        // A partial level-0 tile is not stored: it is the leaf hashes of the entries written
+        // here (see `reader::stored_tiles`).
         let tiles: Vec<TileRow> = touched
             .iter()
+            .filter(|t| t.level > 0 || t.tile.root().is_some())
             .map(|t| TileRow {
                 level: t.level,
                 idx: t.index,
