@@ -17,6 +17,7 @@ use tianping_service::vault::{Content, NewRecord, Vault};
 use tianping_store::log as rows;
 
 use crate::common::{ContentMaker, Latencies, Summary, XorShift, memory_mb, micros, open_node, rate};
+use crate::plain_insert;
 
 /// One proof in this many is checked against the head's root (and its leaf against the stored
 /// envelope), so that fast garbage cannot pass for proofs.
@@ -219,6 +220,38 @@ pub async fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
             .add("proofs_per_s_warm", rate(args.proofs, warm_elapsed))
             .add("proof_p99_ms_warm", warm.percentile_ms(99.0))
             .add("verified", verified + warm_verified);
+    }
+
+    // The yardstick, in the same run: the timed appends' rows inserted plainly (SQLite only). Last,
+    // so that the rows it holds in memory do not count in the memory figures above.
+    if args.database_url.is_none() && timed.appended > 0 {
+        let plain = plain_insert::run(
+            &data_dir.path().join("tianping.db"),
+            &data_dir.path().join("plain-insert.db"),
+            start_size,
+            start_size + timed.appended,
+        )
+        .await
+        .context("plain insert")?;
+        let appends_per_s = timed.appended as f64 / timed.elapsed.as_secs_f64();
+        let plain_per_s = plain.appends as f64 / plain.elapsed.as_secs_f64();
+        eprintln!(
+            "plain insert of the same {} rows, {} appends a transaction: {:.2} s = {plain_per_s:.1} appends/s; ratio {:.3}",
+            plain.rows,
+            plain_insert::BATCH,
+            plain.elapsed.as_secs_f64(),
+            appends_per_s / plain_per_s
+        );
+        summary
+            .add("plain_insert_per_s", format!("{plain_per_s:.1}"))
+            .add(
+                "ratio_to_plain_insert",
+                format!("{:.3}", appends_per_s / plain_per_s),
+            );
+    } else {
+        summary
+            .add("plain_insert_per_s", "na")
+            .add("ratio_to_plain_insert", "na");
     }
 
     // Let the sequencer finish and close the pool before the data directory goes away.

@@ -6,6 +6,7 @@ mod common;
 mod http_bench;
 mod ingest_bench;
 mod log_bench;
+mod plain_insert;
 mod vault_bench;
 
 use std::process::ExitCode;
