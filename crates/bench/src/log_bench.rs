@@ -223,7 +223,7 @@ pub async fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
     }
 
     // The yardstick, in the same run: the timed appends' rows inserted plainly (SQLite only). Last,
-    // so that the rows it holds in memory do not count in the memory figures above.
+    // so that its writes disturb none of the phases above.
     if args.database_url.is_none() && timed.appended > 0 {
         let plain = plain_insert::run(
             &data_dir.path().join("tianping.db"),

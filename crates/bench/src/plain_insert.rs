@@ -21,13 +21,6 @@ pub const BATCH: usize = 1000;
 /// The tables an append writes one row to, each with the column holding the entry's log index.
 const TABLES: [(&str, &str); 2] = [("log_entries", "idx"), ("vault_records", "log_idx")];
 
-/// Rows of one table, in log order.
-struct TableRows {
-    name: &'static str,
-    columns: usize,
-    rows: Vec<Vec<Value>>,
-}
-
 /// What the plain insert did.
 pub struct PlainRun {
     pub appends: u64,
@@ -36,76 +29,63 @@ pub struct PlainRun {
 }
 
 /// Copy the rows of log entries `[from, to)` from the SQLite file `source` into a fresh database at
-/// `target` (created through the store's migrations), timing only the inserts.
+/// `target` (created through the store's migrations). Rows are read one transaction's worth at a
+/// time, so memory stays small; only the inserts and commits are timed.
 pub async fn run(source: &Path, target: &Path, from: u64, to: u64) -> anyhow::Result<PlainRun> {
-    let tables = {
-        let source = source.to_owned();
-        tokio::task::spawn_blocking(move || read(&source, from, to)).await??
-    };
     let db = tianping_store::Db::connect(&format!("sqlite://{}", target.display()))
         .await
         .context("creating the plain-insert database")?;
     db.migrate().await?;
     db.close().await;
-    let target = target.to_owned();
-    tokio::task::spawn_blocking(move || insert(&target, &tables, to - from)).await?
+    let (source, target) = (source.to_owned(), target.to_owned());
+    tokio::task::spawn_blocking(move || copy(&source, &target, from, to)).await?
 }
 
-fn read(source: &Path, from: u64, to: u64) -> anyhow::Result<Vec<TableRows>> {
-    let conn = rusqlite::Connection::open_with_flags(source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let (from, to) = (i64::try_from(from)?, i64::try_from(to)?);
-    TABLES
-        .iter()
-        .map(|&(name, key)| {
-            let mut stmt = conn.prepare(&format!(
+fn copy(source: &Path, target: &Path, from: u64, to: u64) -> anyhow::Result<PlainRun> {
+    let source = rusqlite::Connection::open_with_flags(source, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let target = rusqlite::Connection::open(target)?;
+    target
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY")?;
+    let mut run = PlainRun {
+        appends: to - from,
+        rows: 0,
+        elapsed: Duration::ZERO,
+    };
+    let mut at = from;
+    while at < to {
+        let end = (at + BATCH as u64).min(to);
+        let mut batch = Vec::with_capacity(TABLES.len());
+        for (name, key) in TABLES {
+            let mut stmt = source.prepare_cached(&format!(
                 "SELECT * FROM {name} WHERE {key} >= ?1 AND {key} < ?2 ORDER BY {key}"
             ))?;
             let columns = stmt.column_count();
             let rows = stmt
-                .query_map([from, to], |row| {
+                .query_map([i64::try_from(at)?, i64::try_from(end)?], |row| {
                     (0..columns).map(|i| row.get::<_, Value>(i)).collect()
                 })?
                 .collect::<Result<Vec<Vec<Value>>, _>>()?;
             anyhow::ensure!(
-                rows.len() as i64 == to - from,
-                "{name} holds {} rows for {} appends",
+                rows.len() as u64 == end - at,
+                "{name} holds {} rows for the {} appends from {at}",
                 rows.len(),
-                to - from
+                end - at
             );
-            Ok(TableRows { name, columns, rows })
-        })
-        .collect()
-}
-
-fn insert(target: &Path, tables: &[TableRows], appends: u64) -> anyhow::Result<PlainRun> {
-    let conn = rusqlite::Connection::open(target)?;
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY")?;
-    let sql: Vec<String> = tables
-        .iter()
-        .map(|t| {
-            let marks = vec!["?"; t.columns].join(", ");
-            format!("INSERT INTO {} VALUES ({marks})", t.name)
-        })
-        .collect();
-    let started = Instant::now();
-    let mut rows = 0u64;
-    let mut at = 0usize;
-    while at < appends as usize {
-        let end = (at + BATCH).min(appends as usize);
-        let tx = conn.unchecked_transaction()?;
-        for (table, sql) in tables.iter().zip(&sql) {
+            let marks = vec!["?"; columns].join(", ");
+            batch.push((format!("INSERT INTO {name} VALUES ({marks})"), rows));
+        }
+        let started = Instant::now();
+        let tx = target.unchecked_transaction()?;
+        for (sql, rows) in &batch {
             let mut stmt = tx.prepare_cached(sql)?;
-            for row in &table.rows[at..end] {
+            for row in rows {
                 stmt.execute(rusqlite::params_from_iter(row.iter()))?;
-                rows += 1;
+                run.rows += 1;
             }
         }
         tx.commit()?;
+        run.elapsed += started.elapsed();
         at = end;
     }
-    Ok(PlainRun {
-        appends,
-        rows,
-        elapsed: started.elapsed(),
-    })
+    Ok(run)
 }

@@ -3,7 +3,7 @@
 //! tiles from a bounded cache), and the proof is computed over them. Nothing of the tree is kept in
 //! memory beyond the cache, so memory stays flat as the log grows.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tianping_log::merkle::{self, NodeSource, ProofError};
@@ -73,22 +73,24 @@ async fn load(
 ///
 /// Level-0 tiles are stored only once full: a partial level-0 tile is nothing but the leaf hashes of
 /// the entries after the last full tile, which `log_entries` already holds, so the sequencer does not
-/// rewrite it with every batch (it was a third of the pages a small batch wrote). It is rebuilt here
-/// from those leaf hashes, as wide as the committed entries make it. (Logs written before this
-/// stored partial level-0 tiles; migration 0007 removed them.)
+/// rewrite it with every batch. It is rebuilt here from those leaf hashes, as wide as the committed
+/// entries make it. (Logs written before this stored partial level-0 tiles; migration 0007 removed
+/// them.)
 pub(super) async fn stored_tiles(
     db: &Db,
     alg: HashAlg,
     keys: &[(u8, u64)],
 ) -> Result<Vec<(u8, u64, ExpandedTile)>, ReadError> {
     let mut out = Vec::with_capacity(keys.len());
+    let mut found = HashSet::with_capacity(keys.len());
     for row in rows::tiles(db, keys).await? {
         let tile = ExpandedTile::from_bytes(row.width, &row.nodes)
             .map_err(|e| ReadError::Corrupt(format!("tile {}/{}: {e}", row.level, row.idx)))?;
+        found.insert((row.level, row.idx));
         out.push((row.level, row.idx, tile));
     }
     for &(level, index) in keys {
-        if level > 0 || out.iter().any(|t| (t.0, t.1) == (level, index)) {
+        if level > 0 || found.contains(&(level, index)) {
             continue;
         }
         let Some(from) = index.checked_mul(TILE_WIDTH) else {
