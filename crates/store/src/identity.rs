@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::log::to_i64;
-use crate::{Db, Result, Statement, Tx, Writer};
+use crate::{Db, Result, Script, Statement, Tx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgRow {
@@ -167,7 +167,8 @@ fn b(v: bool) -> i64 {
     i64::from(v)
 }
 
-pub(crate) async fn apply(w: &mut Writer<'_>, idx: u64, e: IdentityEffect) -> Result<()> {
+/// Add the statements of one identity effect to the batch's `script` (none needs a result).
+pub(crate) fn apply(script: &mut Script, idx: u64, e: IdentityEffect) -> Result<()> {
     let idx = to_i64(idx)?;
     match e {
         IdentityEffect::DoctorDecision {
@@ -178,7 +179,7 @@ pub(crate) async fn apply(w: &mut Writer<'_>, idx: u64, e: IdentityEffect) -> Re
             ms,
             expires_ms,
         } => {
-            w.execute(
+            script.add(
                 Statement::new(
                     "UPDATE id_doctors SET status = $1, note = $2, decided_by = $3, decided_ms = $4, \
                  expires_ms = $5, decision_idx = $6 WHERE account_id = $7",
@@ -190,11 +191,10 @@ pub(crate) async fn apply(w: &mut Writer<'_>, idx: u64, e: IdentityEffect) -> Re
                 .bind(expires_ms)
                 .bind(idx)
                 .bind(account_id),
-            )
-            .await?;
+            );
         }
         IdentityEffect::Sanction(s) => {
-            w.execute(Statement::new(
+            script.add(Statement::new(
                 "INSERT INTO id_sanctions (id, target_kind, target, measure, reason, id_hash, licence_no, \
                  phone_hash, decided_by, decided_ms, decided_idx) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -209,42 +209,37 @@ pub(crate) async fn apply(w: &mut Writer<'_>, idx: u64, e: IdentityEffect) -> Re
             .bind(s.phone_hash)
             .bind(s.decided_by)
             .bind(s.decided_ms)
-            .bind(idx))
-            .await?;
+            .bind(idx));
             let table = status_table(&s.target_kind);
-            w.execute(set_status(table, "$1").bind(s.target.clone())).await?;
+            script.add(set_status(table, "$1").bind(s.target.clone()));
             if s.target_kind == "account" {
                 // A takedown takes effect at once: the account's sessions end with it.
-                w.execute(Statement::new("DELETE FROM id_sessions WHERE account_id = $1").bind(s.target))
-                    .await?;
+                script.add(Statement::new("DELETE FROM id_sessions WHERE account_id = $1").bind(s.target));
             }
         }
         IdentityEffect::LiftSanction { id, by, ms } => {
-            let lifted = w
-                .execute(
-                    Statement::new(
-                        "UPDATE id_sanctions SET lifted_by = $1, lifted_ms = $2, lifted_idx = $3 \
-                         WHERE id = $4 AND lifted_ms IS NULL",
-                    )
-                    .bind(by)
-                    .bind(ms)
-                    .bind(idx)
-                    .bind(id.clone()),
+            script.add(
+                Statement::new(
+                    "UPDATE id_sanctions SET lifted_by = $1, lifted_ms = $2, lifted_idx = $3 \
+                     WHERE id = $4 AND lifted_ms IS NULL",
                 )
-                .await?;
-            if lifted == 1 {
-                // The target's status is recomputed; which table it is in follows from the row.
-                for (table, kind) in [
-                    ("id_organisations", "target_kind = 'organisation'"),
-                    ("id_accounts", "target_kind <> 'organisation'"),
-                ] {
-                    let target = format!("(SELECT target FROM id_sanctions WHERE id = $1 AND {kind})");
-                    w.execute(set_status(table, &target).bind(id.clone())).await?;
-                }
+                .bind(by)
+                .bind(ms)
+                .bind(idx)
+                .bind(id.clone()),
+            );
+            // The target's status is recomputed from its unlifted sanctions (unchanged if the
+            // sanction was lifted already); which table it is in follows from the row.
+            for (table, kind) in [
+                ("id_organisations", "target_kind = 'organisation'"),
+                ("id_accounts", "target_kind <> 'organisation'"),
+            ] {
+                let target = format!("(SELECT target FROM id_sanctions WHERE id = $1 AND {kind})");
+                script.add(set_status(table, &target).bind(id.clone()));
             }
         }
         IdentityEffect::Notice(n) => {
-            w.execute(
+            script.add(
                 Statement::new(
                     "INSERT INTO id_notices (id, version, purpose, categories, text_zh, text_en, digest, \
                  published_ms, published_idx) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -258,11 +253,10 @@ pub(crate) async fn apply(w: &mut Writer<'_>, idx: u64, e: IdentityEffect) -> Re
                 .bind(n.digest)
                 .bind(n.published_ms)
                 .bind(idx),
-            )
-            .await?;
+            );
         }
         IdentityEffect::Grant(c) => {
-            w.execute(Statement::new(
+            script.add(Statement::new(
                 "INSERT INTO id_consents (id, subject_id, granted_by, by_guardian, notice_id, notice_version, \
                  purpose, category, recipient, granted_ms, granted_idx) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -277,11 +271,10 @@ pub(crate) async fn apply(w: &mut Writer<'_>, idx: u64, e: IdentityEffect) -> Re
             .bind(c.category)
             .bind(c.recipient)
             .bind(c.granted_ms)
-            .bind(idx))
-            .await?;
+            .bind(idx));
         }
         IdentityEffect::Guardianship { guardian, ward, ms } => {
-            w.execute(
+            script.add(
                 Statement::new(
                     "INSERT INTO id_guardianships (guardian_id, ward_id, created_ms) VALUES ($1, $2, $3) \
                      ON CONFLICT (guardian_id, ward_id) DO NOTHING",
@@ -289,11 +282,10 @@ pub(crate) async fn apply(w: &mut Writer<'_>, idx: u64, e: IdentityEffect) -> Re
                 .bind(guardian)
                 .bind(ward)
                 .bind(ms),
-            )
-            .await?;
+            );
         }
         IdentityEffect::Withdraw { id, by, ms } => {
-            w.execute(
+            script.add(
                 Statement::new(
                     "UPDATE id_consents SET withdrawn_by = $1, withdrawn_ms = $2, withdrawn_idx = $3 \
                  WHERE id = $4 AND withdrawn_ms IS NULL",
@@ -302,11 +294,10 @@ pub(crate) async fn apply(w: &mut Writer<'_>, idx: u64, e: IdentityEffect) -> Re
                 .bind(ms)
                 .bind(idx)
                 .bind(id),
-            )
-            .await?;
+            );
         }
         IdentityEffect::Access(a) => {
-            w.execute(
+            script.add(
                 Statement::new(
                     "INSERT INTO id_access_events (id, subject_id, actor_id, actor_role, actor_name, action, \
                  resource, category, purpose, permit, reason, basis, at_ms, log_idx) \
@@ -326,8 +317,7 @@ pub(crate) async fn apply(w: &mut Writer<'_>, idx: u64, e: IdentityEffect) -> Re
                 .bind(a.basis)
                 .bind(a.at_ms)
                 .bind(idx),
-            )
-            .await?;
+            );
         }
     }
     Ok(())

@@ -302,10 +302,7 @@ async fn apply_one(
                 }
             }
         }
-        Effect::Identity(e) => {
-            script.flush(w.reborrow()).await?;
-            crate::identity::apply(w, idx, e).await?
-        }
+        Effect::Identity(e) => crate::identity::apply(script, idx, e)?,
         Effect::Care(e) => crate::care::apply(w, script, idx, e).await?,
         Effect::StorageOnly { records } => {
             for id in records {
