@@ -235,19 +235,16 @@ pub async fn run(args: LogArgs) -> anyhow::Result<ExitCode> {
         .context("plain insert")?;
         let appends_per_s = timed.appended as f64 / timed.elapsed.as_secs_f64();
         let plain_per_s = plain.appends as f64 / plain.elapsed.as_secs_f64();
+        let ratio = appends_per_s / plain_per_s;
         eprintln!(
-            "plain insert of the same {} rows, {} appends a transaction: {:.2} s = {plain_per_s:.1} appends/s; ratio {:.3}",
+            "plain insert of the same {} rows, {} appends a transaction: {:.2} s = {plain_per_s:.1} appends/s; ratio {ratio:.3}",
             plain.rows,
             plain_insert::BATCH,
             plain.elapsed.as_secs_f64(),
-            appends_per_s / plain_per_s
         );
         summary
             .add("plain_insert_per_s", format!("{plain_per_s:.1}"))
-            .add(
-                "ratio_to_plain_insert",
-                format!("{:.3}", appends_per_s / plain_per_s),
-            );
+            .add("ratio_to_plain_insert", format!("{ratio:.3}"));
     } else {
         summary
             .add("plain_insert_per_s", "na")

@@ -51,18 +51,23 @@ fn copy(source: &Path, target: &Path, from: u64, to: u64) -> anyhow::Result<Plai
         rows: 0,
         elapsed: Duration::ZERO,
     };
+    // Per table: the query reading one transaction's rows from the source, and the insert.
+    let mut statements = Vec::with_capacity(TABLES.len());
+    for (name, key) in TABLES {
+        let select = format!("SELECT * FROM {name} WHERE {key} >= ?1 AND {key} < ?2 ORDER BY {key}");
+        let columns = source.prepare_cached(&select)?.column_count();
+        let insert = format!("INSERT INTO {name} VALUES ({})", vec!["?"; columns].join(", "));
+        statements.push((name, select, columns, insert));
+    }
     let mut at = from;
     while at < to {
         let end = (at + BATCH as u64).min(to);
-        let mut batch = Vec::with_capacity(TABLES.len());
-        for (name, key) in TABLES {
-            let mut stmt = source.prepare_cached(&format!(
-                "SELECT * FROM {name} WHERE {key} >= ?1 AND {key} < ?2 ORDER BY {key}"
-            ))?;
-            let columns = stmt.column_count();
-            let rows = stmt
+        let mut batch = Vec::with_capacity(statements.len());
+        for (name, select, columns, insert) in &statements {
+            let rows = source
+                .prepare_cached(select)?
                 .query_map([i64::try_from(at)?, i64::try_from(end)?], |row| {
-                    (0..columns).map(|i| row.get::<_, Value>(i)).collect()
+                    (0..*columns).map(|i| row.get::<_, Value>(i)).collect()
                 })?
                 .collect::<Result<Vec<Vec<Value>>, _>>()?;
             anyhow::ensure!(
@@ -71,8 +76,7 @@ fn copy(source: &Path, target: &Path, from: u64, to: u64) -> anyhow::Result<Plai
                 rows.len(),
                 end - at
             );
-            let marks = vec!["?"; columns].join(", ");
-            batch.push((format!("INSERT INTO {name} VALUES ({marks})"), rows));
+            batch.push((insert, rows));
         }
         let started = Instant::now();
         let tx = target.unchecked_transaction()?;
