@@ -42,8 +42,6 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("database error: {0}")]
     Native(#[from] rusqlite::Error),
-    #[error("the database writer thread has stopped")]
-    WriterGone,
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL (expected sqlite: or postgres:)")]
@@ -143,6 +141,12 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Is the log's writer connection a [`NativeWriter`] (an SQLite file), whose statements block
+    /// the thread that runs them?
+    pub fn native_writer(&self) -> bool {
+        self.file.is_some()
     }
 
     pub fn pool(&self) -> &AnyPool {

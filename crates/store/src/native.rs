@@ -1,25 +1,27 @@
 //! The log sequencer's own connection to an SQLite file, driven through SQLite's C interface
-//! (rusqlite) on a thread of its own instead of through sqlx.
+//! (rusqlite) directly on the sequencer's thread instead of through sqlx.
 //!
 //! Why: the sequencer is the only writer of the log, so its connection bounds how fast the whole
 //! platform can append. Through sqlx every batch was sent as one statement text that changed with
 //! the batch's mix (so SQLite parsed thousands of placeholders again for each batch), and every value
 //! was converted and copied twice on the way. Here each statement is prepared once and kept
-//! (`prepare_cached`), values are bound straight from the [`Statement`], and a whole batch still
-//! costs one hand-over between threads. The SQL text is the same as everywhere else: `$N`
-//! placeholders become SQLite's numbered `?N`.
+//! (`prepare_cached`) and values are bound straight from the [`Statement`]. The SQL text is the
+//! same as everywhere else: `$N` placeholders become SQLite's numbered `?N`.
+//!
+//! The statements run on the calling thread: [`NativeWriter::run`] blocks until they are done. Its
+//! one user, the log's sequencer, runs on a thread of its own for that reason (see
+//! `service/src/log/writer.rs`): handing each batch to another thread and waking the sequencer's
+//! task again cost about 90 µs a batch, a fifth of the writer's time (docs/benchmarks.md).
 //!
 //! Other connections (sqlx's pool) keep reading and writing the same file; SQLite's write-ahead
 //! log lets them read while this one writes, and its locks order the writers.
 
 use std::path::Path;
-use std::sync::mpsc as std_mpsc;
-use std::thread::JoinHandle;
+use std::sync::Mutex;
 
 use rusqlite::types::Null;
-use tokio::sync::oneshot;
 
-use crate::{Result, Statement, StoreError, Value};
+use crate::{Result, Statement, Value};
 
 /// Settings of every SQLite connection (sqlx's pool applies the same list, plus the page size and
 /// journal mode that belong to the file).
@@ -36,20 +38,20 @@ pub(crate) const PRAGMAS: [&str; 4] = [
 /// come in power-of-two sizes).
 const PREPARED_STATEMENTS: usize = 128;
 
-/// Statements to execute in order, and where to send the rows changed by the last one.
-struct Run {
-    statements: Vec<Statement>,
-    reply: oneshot::Sender<Result<u64>>,
+/// A connection to an SQLite file whose statements run on the caller's thread. Commits on it are
+/// not synced to the disk (`synchronous = NORMAL`): its owner makes them durable with
+/// [`crate::WalSync`] before acknowledging anything. Dropping it closes the connection (rolling
+/// back any open transaction).
+pub struct NativeWriter {
+    /// Only ever locked by its owner, one call at a time; the mutex makes the writer shareable
+    /// between the owner's await points (a `rusqlite::Connection` is `Send` but not `Sync`).
+    conn: Mutex<rusqlite::Connection>,
 }
 
-/// A connection to an SQLite file owned by a thread of its own. Commits on it are not synced to
-/// the disk (`synchronous = NORMAL`): its owner makes them durable with [`crate::WalSync`] before
-/// acknowledging anything. Dropping it closes the connection (rolling back any open transaction)
-/// and waits for the thread to end.
-#[derive(Debug)]
-pub struct NativeWriter {
-    commands: Option<std_mpsc::Sender<Run>>,
-    thread: Option<JoinHandle<()>>,
+impl std::fmt::Debug for NativeWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeWriter").finish_non_exhaustive()
+    }
 }
 
 impl NativeWriter {
@@ -57,8 +59,10 @@ impl NativeWriter {
     pub fn open(file: &Path) -> Result<NativeWriter> {
         // SQLite's automatic checkpoints stay on: they run inside the commit that crosses the
         // threshold, so they always finish and the write-ahead log is reused from its start instead
-        // of growing. (Passive checkpoints on a thread of their own were measured: they rarely
-        // caught up with the writer, the log grew by hundreds of MiB, and appends were no faster.)
+        // of growing. (Passive checkpoints on a thread of their own were measured twice: alone they
+        // rarely caught up with the writer and the log grew by hundreds of MiB; with the writer's
+        // own threshold raised to 4,000 pages as a backstop they took the writer's checkpoint time
+        // from 0.6 s to 0.1 s per 100,000 appends, yet appends were no faster. docs/benchmarks.md.)
         let conn = rusqlite::Connection::open_with_flags(
             file,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -67,47 +71,18 @@ impl NativeWriter {
             conn.execute_batch(pragma)?;
         }
         conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
-        let (commands, queue) = std_mpsc::channel::<Run>();
-        let thread = std::thread::Builder::new()
-            .name("tianping-sqlite-writer".into())
-            .spawn(move || serve(conn, queue))
-            .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer thread: {e}")))?;
         Ok(NativeWriter {
-            commands: Some(commands),
-            thread: Some(thread),
+            conn: Mutex::new(conn),
         })
     }
 
-    /// Execute `statements` in order; returns the rows changed by the last one. Stops at the
+    /// Execute `statements` in order, on this thread (it blocks: call it only from a thread that
+    /// may block, as the sequencer's own); returns the rows changed by the last one. Stops at the
     /// first error (what ran before it stays in the open transaction, for the caller to roll back).
+    /// `async` so that it fits [`crate::Writer`], whose other kind of connection must be awaited.
     pub async fn run(&self, statements: Vec<Statement>) -> Result<u64> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .as_ref()
-            .expect("present until dropped")
-            .send(Run { statements, reply })
-            .map_err(|_| StoreError::WriterGone)?;
-        answer.await.map_err(|_| StoreError::WriterGone)?
-    }
-}
-
-impl Drop for NativeWriter {
-    fn drop(&mut self) {
-        // Closing the queue ends the thread once it has finished the batch in hand (if any).
-        drop(self.commands.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn serve(conn: rusqlite::Connection, queue: std_mpsc::Receiver<Run>) {
-    while let Ok(Run { statements, reply }) = queue.recv() {
-        let outcome = statements
-            .into_iter()
-            .try_fold(0, |_, s| execute(&conn, s))
-            .map_err(StoreError::from);
-        let _ = reply.send(outcome);
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(statements.into_iter().try_fold(0, |_, s| execute(&conn, s))?)
     }
 }
 

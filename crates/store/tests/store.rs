@@ -336,3 +336,131 @@ async fn a_subjects_records_are_found_before_and_after_their_merge_into_the_subj
         db.close().await;
     }
 }
+
+/// Migration 0008 rebuilds `vault_records` on SQLite with the log index as the table's key (one index
+/// fewer to write per record) and indexes consultations only for the records that have one, on both
+/// backends. Records stored before it come through unchanged and are still found by id, log index
+/// and consultation.
+#[tokio::test]
+async fn records_stored_before_migration_0008_come_through_it_unchanged() {
+    use sqlx::Row;
+    for t in TestDb::all().await {
+        let db = tianping_store::Db::connect(&t.url).await.unwrap();
+        let dir = match t.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        let migrations = format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"));
+        sqlx::migrate::Migrator::new(std::path::Path::new(&migrations))
+            .await
+            .unwrap()
+            .run_to(7, db.pool())
+            .await
+            .unwrap();
+        let insert = "INSERT INTO vault_records (id, log_idx, subject, kind, media_type, consultation, case_id, \
+                      retention_class, event_ms, retain_until_ms, state, subject_key_id, wrapped_key, ciphertext, \
+                      blob_chunks, size, created_ms, shredded_ms) \
+                      VALUES ($1, $2, $3, 'a.b', 'application/json', $4, NULL, 'chat_av', $5, $6, 'active', 'k1', $7, $8, \
+                      NULL, 3, $5, NULL)";
+        // Stored out of id order on purpose: the copy must keep each row whole, not its position.
+        let stored = [
+            ("rec-b", 7i64, "s1", Some("c-1"), Some(99i64), vec![1u8, 2, 3]),
+            ("rec-a", 9, "s2", None, None, vec![4, 5]),
+        ];
+        for (id, idx, subject, consultation, until, ciphertext) in &stored {
+            sqlx::query(insert)
+                .bind(*id)
+                .bind(*idx)
+                .bind(*subject)
+                .bind(*consultation)
+                .bind(1000 + *idx)
+                .bind(*until)
+                .bind(vec![9u8; 4])
+                .bind(ciphertext.clone())
+                .execute(db.pool())
+                .await
+                .unwrap();
+        }
+
+        db.migrate().await.unwrap();
+
+        let rows = sqlx::query(
+            "SELECT id, log_idx, subject, consultation, event_ms, retain_until_ms, ciphertext, state \
+             FROM vault_records ORDER BY log_idx",
+        )
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), stored.len(), "{}", t.url);
+        for (row, (id, idx, subject, consultation, until, ciphertext)) in rows.iter().zip(&stored) {
+            assert_eq!(row.get::<String, _>(0), *id);
+            assert_eq!(row.get::<i64, _>(1), *idx);
+            assert_eq!(row.get::<String, _>(2), *subject);
+            assert_eq!(row.get::<Option<String>, _>(3).as_deref(), *consultation);
+            assert_eq!(row.get::<i64, _>(4), 1000 + idx);
+            assert_eq!(row.get::<Option<i64>, _>(5), *until);
+            assert_eq!(row.get::<Vec<u8>, _>(6), *ciphertext);
+            assert_eq!(row.get::<String, _>(7), "active");
+        }
+        let by_consultation: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM vault_records WHERE consultation = $1")
+                .bind("c-1")
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(by_consultation, ["rec-b"]);
+        // Ids stay unique, and so do log indexes.
+        for duplicate in [("rec-a", 10i64), ("rec-c", 9)] {
+            let refused = sqlx::query(insert)
+                .bind(duplicate.0)
+                .bind(duplicate.1)
+                .bind("s3")
+                .bind(None::<String>)
+                .bind(1i64)
+                .bind(None::<i64>)
+                .bind(vec![9u8; 4])
+                .bind(vec![1u8])
+                .execute(db.pool())
+                .await;
+            assert!(refused.is_err(), "{duplicate:?} accepted on {}", t.url);
+        }
+        let consultation_index: String = match t.backend {
+            Backend::Sqlite => {
+                // log_idx is the rowid: the table has no index of its own for it.
+                let rowid: i64 = sqlx::query_scalar("SELECT rowid FROM vault_records WHERE id = 'rec-a'")
+                    .fetch_one(db.pool())
+                    .await
+                    .unwrap();
+                assert_eq!(rowid, 9);
+                let indexes: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM pragma_index_list('vault_records') ORDER BY name")
+                        .fetch_all(db.pool())
+                        .await
+                        .unwrap();
+                assert_eq!(
+                    indexes,
+                    [
+                        "sqlite_autoindex_vault_records_1",
+                        "vault_records_consultation",
+                        "vault_records_deadline"
+                    ]
+                );
+                sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE name = 'vault_records_consultation'")
+                    .fetch_one(db.pool())
+                    .await
+                    .unwrap()
+            }
+            Backend::Postgres => sqlx::query_scalar(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'vault_records_consultation'",
+            )
+            .fetch_one(db.pool())
+            .await
+            .unwrap(),
+        };
+        assert!(
+            consultation_index.contains("consultation IS NOT NULL"),
+            "{consultation_index}"
+        );
+        db.close().await;
+    }
+}

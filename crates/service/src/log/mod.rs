@@ -176,13 +176,14 @@ pub struct Log {
     shared: Arc<Shared>,
 }
 
-/// Joins the sequencer task when the last [`Log`] handle is gone.
-pub struct SequencerHandle(tokio::task::JoinHandle<()>);
+/// Joins the sequencer (a task, or a thread of its own on an SQLite file) once the last [`Log`]
+/// handle is gone.
+pub struct SequencerHandle(writer::Running);
 
 impl SequencerHandle {
     /// Wait for the sequencer to finish the batches already queued.
     pub async fn join(self) {
-        let _ = self.0.await;
+        self.0.join().await;
     }
 }
 
@@ -272,7 +273,7 @@ impl Log {
             subjects_merged: tianping_store::vault::subjects_merged_upto(&db).await?,
             subject_merge_every: settings.subject_merge_every.max(1),
         }
-        .spawn(queue_rx);
+        .spawn(queue_rx)?;
         let log = Log {
             shared: Arc::new(Shared {
                 db,
