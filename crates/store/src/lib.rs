@@ -406,7 +406,7 @@ impl Script {
         let statements = std::mem::take(&mut self.statements);
         let tx = match writer.into() {
             Writer::Native(native) => {
-                // Prepared once and kept, each statement as written: one hand-over for them all.
+                // Prepared once and kept, each statement as written, run on this thread.
                 if !statements.is_empty() {
                     native.run(statements).await?;
                 }
