@@ -29,16 +29,22 @@ pub struct PlainRun {
 }
 
 /// Copy the rows of log entries `[from, to)` from the SQLite file `source` into a fresh database at
-/// `target` (created through the store's migrations). Rows are read one transaction's worth at a
-/// time, so memory stays small; only the inserts and commits are timed.
+/// `target` (created through the store's migrations), then remove that database. Rows are read one
+/// transaction's worth at a time, so memory stays small; only the inserts and commits are timed.
 pub async fn run(source: &Path, target: &Path, from: u64, to: u64) -> anyhow::Result<PlainRun> {
     let db = tianping_store::Db::connect(&format!("sqlite://{}", target.display()))
         .await
         .context("creating the plain-insert database")?;
     db.migrate().await?;
     db.close().await;
-    let (source, target) = (source.to_owned(), target.to_owned());
-    tokio::task::spawn_blocking(move || copy(&source, &target, from, to)).await?
+    let (source, copied_to) = (source.to_owned(), target.to_owned());
+    let run = tokio::task::spawn_blocking(move || copy(&source, &copied_to, from, to)).await?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = target.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+    run
 }
 
 fn copy(source: &Path, target: &Path, from: u64, to: u64) -> anyhow::Result<PlainRun> {

@@ -357,27 +357,36 @@ async fn records_stored_before_migration_0008_come_through_it_unchanged() {
             .run_to(7, db.pool())
             .await
             .unwrap();
-        let insert = "INSERT INTO vault_records (id, log_idx, subject, kind, media_type, consultation, case_id, \
-                      retention_class, event_ms, retain_until_ms, state, subject_key_id, wrapped_key, ciphertext, \
-                      blob_chunks, size, created_ms, shredded_ms) \
-                      VALUES ($1, $2, $3, 'a.b', 'application/json', $4, NULL, 'chat_av', $5, $6, 'active', 'k1', $7, $8, \
-                      NULL, 3, $5, NULL)";
+        let insert = |id: &'static str,
+                      idx: i64,
+                      subject: &'static str,
+                      consultation: Option<&'static str>,
+                      until: Option<i64>,
+                      ciphertext: Vec<u8>| {
+            sqlx::query(
+                "INSERT INTO vault_records (id, log_idx, subject, kind, media_type, consultation, case_id, \
+                 retention_class, event_ms, retain_until_ms, state, subject_key_id, wrapped_key, ciphertext, \
+                 blob_chunks, size, created_ms, shredded_ms) \
+                 VALUES ($1, $2, $3, 'a.b', 'application/json', $4, NULL, 'chat_av', $5, $6, 'active', 'k1', $7, $8, \
+                 NULL, 3, $5, NULL)",
+            )
+            .bind(id)
+            .bind(idx)
+            .bind(subject)
+            .bind(consultation)
+            .bind(1000 + idx)
+            .bind(until)
+            .bind(vec![9u8; 4])
+            .bind(ciphertext)
+            .execute(db.pool())
+        };
         // Stored out of id order on purpose: the copy must keep each row whole, not its position.
         let stored = [
             ("rec-b", 7i64, "s1", Some("c-1"), Some(99i64), vec![1u8, 2, 3]),
             ("rec-a", 9, "s2", None, None, vec![4, 5]),
         ];
         for (id, idx, subject, consultation, until, ciphertext) in &stored {
-            sqlx::query(insert)
-                .bind(*id)
-                .bind(*idx)
-                .bind(*subject)
-                .bind(*consultation)
-                .bind(1000 + *idx)
-                .bind(*until)
-                .bind(vec![9u8; 4])
-                .bind(ciphertext.clone())
-                .execute(db.pool())
+            insert(id, *idx, subject, *consultation, *until, ciphertext.clone())
                 .await
                 .unwrap();
         }
@@ -411,17 +420,7 @@ async fn records_stored_before_migration_0008_come_through_it_unchanged() {
         assert_eq!(by_consultation, ["rec-b"]);
         // Ids stay unique, and so do log indexes.
         for duplicate in [("rec-a", 10i64), ("rec-c", 9)] {
-            let refused = sqlx::query(insert)
-                .bind(duplicate.0)
-                .bind(duplicate.1)
-                .bind("s3")
-                .bind(None::<String>)
-                .bind(1i64)
-                .bind(None::<i64>)
-                .bind(vec![9u8; 4])
-                .bind(vec![1u8])
-                .execute(db.pool())
-                .await;
+            let refused = insert(duplicate.0, duplicate.1, "s3", None, None, vec![1u8]).await;
             assert!(refused.is_err(), "{duplicate:?} accepted on {}", t.url);
         }
         let consultation_index: String = match t.backend {
