@@ -106,6 +106,14 @@ impl Latencies {
         ms(self.0[i])
     }
 
+    /// Arithmetic mean in milliseconds, or "na" when there are no samples.
+    pub fn mean_ms(&self) -> String {
+        if self.0.is_empty() {
+            return "na".into();
+        }
+        ms(self.0.iter().sum::<u64>() / self.0.len() as u64)
+    }
+
     pub fn max_ms(&self) -> String {
         self.0.last().map_or_else(|| "na".into(), |&us| ms(us))
     }

@@ -11,6 +11,10 @@ mod vault_bench;
 
 use std::process::ExitCode;
 
+/// The allocator of the `tianping` binary (see there), so that the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]

@@ -199,6 +199,8 @@ impl Db {
             Some(WalSync {
                 path: wal.into(),
                 file: Mutex::new(None),
+                db: file.clone(),
+                checkpointer: Mutex::new(None),
             }),
         ))
     }
@@ -243,15 +245,54 @@ impl Db {
 }
 
 /// Makes the commits of the writer connection of [`Db::writer_connection`] durable: an fsync of the
-/// database's write-ahead log file. Blocking; call it off the async runtime.
-#[derive(Debug)]
+/// database's write-ahead log file. Also copies committed pages from the log into the database file
+/// ([`WalSync::checkpoint`]) on a connection of its own. Blocking; call it off the async runtime.
 pub struct WalSync {
     path: PathBuf,
     /// The open log file, reopened when SQLite has replaced it (a new inode at the path).
     file: Mutex<Option<File>>,
+    /// The database file, and the connection that checkpoints it (opened on first use).
+    db: PathBuf,
+    checkpointer: Mutex<Option<rusqlite::Connection>>,
+}
+
+impl std::fmt::Debug for WalSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WalSync")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`WalSync::checkpoint`] found and did, in write-ahead log frames (pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpointed {
+    /// Frames in the write-ahead log.
+    pub frames: i64,
+    /// Of those, the frames now copied into the database file.
+    pub copied: i64,
 }
 
 impl WalSync {
+    /// Copy the committed pages of the write-ahead log into the database file, without waiting for
+    /// (or holding up) the writer: an SQLite `PASSIVE` checkpoint. It syncs the log before copying
+    /// and the database file after, as SQLite's own checkpoints do, so nothing reaches the database
+    /// file before it is durable in the log. The writer's own automatic checkpoint, at a higher
+    /// threshold (`native::WAL_BACKSTOP_PAGES`), copies what is left and lets the log restart.
+    pub fn checkpoint(&self) -> Result<Checkpointed> {
+        let mut conn = self.checkpointer.lock().unwrap_or_else(|e| e.into_inner());
+        if conn.is_none() {
+            *conn = Some(native::open_checkpointer(&self.db)?);
+        }
+        let conn = conn.as_ref().expect("opened above");
+        Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok(Checkpointed {
+                frames: r.get(1)?,
+                copied: r.get(2)?,
+            })
+        })?)
+    }
+
     /// Flush every write made to the write-ahead log so far to the disk.
     pub fn sync(&self) -> std::io::Result<()> {
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());

@@ -34,6 +34,14 @@ pub(crate) const PRAGMAS: [&str; 4] = [
     "PRAGMA temp_store = MEMORY",
 ];
 
+/// The write-ahead log's size, in pages, at which the writer checkpoints it itself. Most pages are
+/// copied into the database file before that by passive checkpoints on a thread of their own (see
+/// [`crate::WalSync::checkpoint`]); the writer's checkpoint copies the rest, which lets the log
+/// restart from its beginning instead of growing. (SQLite's default is 1,000 pages, each
+/// checkpoint in the commit that crosses it: with an fsync of the database file in it, that commit
+/// held up every append behind it for several milliseconds; docs/benchmarks.md.)
+pub(crate) const WAL_BACKSTOP_PAGES: u32 = 4000;
+
 /// Distinct statement texts kept prepared. The log's batches use a few dozen (the multi-row inserts
 /// come in power-of-two sizes).
 const PREPARED_STATEMENTS: usize = 128;
@@ -57,19 +65,11 @@ impl std::fmt::Debug for NativeWriter {
 impl NativeWriter {
     /// Open `file` (which must exist, migrated) with the settings of the sequencer's connection.
     pub fn open(file: &Path) -> Result<NativeWriter> {
-        // SQLite's automatic checkpoints stay on: they run inside the commit that crosses the
-        // threshold, so they always finish and the write-ahead log is reused from its start instead
-        // of growing. (Passive checkpoints on a thread of their own were measured twice: alone they
-        // rarely caught up with the writer and the log grew by hundreds of MiB; with the writer's
-        // own threshold raised to 4,000 pages as a backstop they took the writer's checkpoint time
-        // from 0.6 s to 0.1 s per 100,000 appends, yet appends were no faster. docs/benchmarks.md.)
-        let conn = rusqlite::Connection::open_with_flags(
-            file,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        for pragma in PRAGMAS.iter().chain(&["PRAGMA synchronous = NORMAL"]) {
-            conn.execute_batch(pragma)?;
-        }
+        // SQLite's automatic checkpoints stay on, at a higher threshold, as the backstop of the
+        // passive checkpoints run on a thread of their own: they run inside the commit that crosses
+        // it, so they always finish and the write-ahead log is reused from its start instead of
+        // growing (passive checkpoints alone rarely caught up with the writer). docs/benchmarks.md.
+        let conn = open_unsynced(file, WAL_BACKSTOP_PAGES)?;
         conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
         Ok(NativeWriter {
             conn: Mutex::new(conn),
@@ -84,6 +84,27 @@ impl NativeWriter {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         Ok(statements.into_iter().try_fold(0, |_, s| execute(&conn, s))?)
     }
+}
+
+/// A connection to `file` for passive checkpoints (see [`crate::WalSync::checkpoint`]); it never
+/// commits, so it never checkpoints on its own.
+pub(crate) fn open_checkpointer(file: &Path) -> Result<rusqlite::Connection> {
+    open_unsynced(file, 0)
+}
+
+/// A connection to `file` with `synchronous = NORMAL`: commits are not synced (the owner syncs the
+/// write-ahead log itself), checkpoints sync the log before copying from it and the database file
+/// after. `autocheckpoint`: the log's size in pages at which a commit checkpoints (0: never).
+fn open_unsynced(file: &Path, autocheckpoint: u32) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open_with_flags(
+        file,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    for pragma in PRAGMAS.iter().chain(&["PRAGMA synchronous = NORMAL"]) {
+        conn.execute_batch(pragma)?;
+    }
+    conn.pragma_update(None, "wal_autocheckpoint", autocheckpoint)?;
+    Ok(conn)
 }
 
 fn execute(conn: &rusqlite::Connection, s: Statement) -> rusqlite::Result<u64> {

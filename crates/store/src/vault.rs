@@ -456,6 +456,36 @@ pub fn merge_subjects(script: &mut Script, to: u64) -> Result<()> {
     Ok(())
 }
 
+/// [`merge_subjects`] from subjects the caller kept instead of read back from `vault_records`:
+/// `rows` must be the `(subject, log index)` of every record committed since the last merge and
+/// before `to` (the log's sequencer keeps them as it commits; reading them back meant reading a few
+/// thousand whole records, ciphertext and all, in the middle of a batch).
+pub fn merge_subject_rows(script: &mut Script, rows: &[(String, u64)], to: u64) -> Result<()> {
+    let mut sorted: Vec<(&str, i64)> = rows
+        .iter()
+        .map(|(subject, idx)| Ok((subject.as_str(), to_i64(*idx)?)))
+        .collect::<Result<_>>()?;
+    // In index order, so that each index page is written once.
+    sorted.sort_unstable();
+    insert_padded(
+        script,
+        "vault_subject_index (subject, log_idx)",
+        2,
+        &sorted,
+        |q, r| match r {
+            Some((subject, idx)) => q.bind(*subject).bind(*idx),
+            None => q.bind(None::<String>).bind(None::<i64>),
+        },
+    );
+    let to = to_i64(to)?;
+    script.add(
+        Statement::new("UPDATE vault_subject_merged SET upto = $1 WHERE upto < $2")
+            .bind(to)
+            .bind(to),
+    );
+    Ok(())
+}
+
 /// The first log index whose record may not be in the subject index yet.
 pub async fn subjects_merged_upto(db: &Db) -> Result<u64> {
     let upto: i64 = sqlx::query_scalar("SELECT upto FROM vault_subject_merged")

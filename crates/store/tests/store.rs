@@ -248,6 +248,19 @@ fn record_of(subject: &str, idx: u64) -> tianping_store::vault::RecordRow {
 /// Records of log entries `range`, subjects in turn a, b, c, committed in one transaction; merged into
 /// the subject index up to `merge_to` in the same transaction when given.
 async fn commit_records(db: &tianping_store::Db, range: std::ops::Range<u64>, merge_to: Option<u64>) {
+    commit_and_merge(db, range, merge_to.map(|to| (to, None))).await
+}
+
+/// `(subject, log index)` of records, as the log's sequencer keeps them between merges.
+type KeptSubjects = Vec<(String, u64)>;
+
+/// [`commit_records`], merging up to `to` either by reading the subjects back from storage (`None`)
+/// or from the rows given.
+async fn commit_and_merge(
+    db: &tianping_store::Db,
+    range: std::ops::Range<u64>,
+    merge: Option<(u64, Option<KeptSubjects>)>,
+) {
     use tianping_store::vault::{self as v, Effect, SubjectKeyRow};
     let effects = range
         .map(|idx| {
@@ -272,11 +285,99 @@ async fn commit_records(db: &tianping_store::Db, range: std::ops::Range<u64>, me
     v::apply(&mut Writer::from(&mut tx), &mut script, effects)
         .await
         .unwrap();
-    if let Some(to) = merge_to {
-        v::merge_subjects(&mut script, to).unwrap();
+    match merge {
+        Some((to, None)) => v::merge_subjects(&mut script, to).unwrap(),
+        Some((to, Some(kept))) => v::merge_subject_rows(&mut script, &kept, to).unwrap(),
+        None => {}
     }
     script.flush(&mut tx).await.unwrap();
     tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn merging_kept_subjects_indexes_exactly_what_reading_them_back_does() {
+    let subject_of = |idx: u64| ["a", "b", "c"][idx as usize % 3].to_owned();
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        // 0..10 merged from storage; 10..25 committed in three batches and merged with the last one
+        // from the subjects kept meanwhile (the sequencer's way); 25..30 stay in the tail.
+        commit_and_merge(&db, 0..10, Some((10, None))).await;
+        commit_and_merge(&db, 10..15, None).await;
+        commit_and_merge(&db, 15..20, None).await;
+        let kept: KeptSubjects = (10..25).map(|i| (subject_of(i), i)).collect();
+        commit_and_merge(&db, 20..25, Some((25, Some(kept)))).await;
+        commit_and_merge(&db, 25..30, None).await;
+        let index: Vec<(String, i64)> =
+            sqlx::query_as("SELECT subject, log_idx FROM vault_subject_index ORDER BY subject, log_idx")
+                .fetch_all(db.pool())
+                .await
+                .unwrap();
+        let mut expected: Vec<(String, i64)> = (0..25).map(|i| (subject_of(i), i as i64)).collect();
+        expected.sort();
+        assert_eq!(index, expected, "{:?}", t.backend);
+        assert_eq!(
+            tianping_store::vault::subjects_merged_upto(&db).await.unwrap(),
+            25
+        );
+        let b: Vec<u64> = tianping_store::vault::records_of_subject(&db, "b")
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.log_idx)
+            .collect();
+        assert_eq!(b, (0..30).filter(|i| i % 3 == 1).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test]
+async fn a_passive_checkpoint_copies_the_writers_commits_into_the_database_file() {
+    let t = TestDb::sqlite();
+    let db = t.connect().await;
+    let (mut conn, wal) = db.writer_connection().await.unwrap();
+    let wal = wal.expect("an SQLite file has a write-ahead log to sync");
+    let mut script = Script::new(db.backend());
+    script.add(Statement::new("BEGIN IMMEDIATE"));
+    let entries: Vec<NewEntry> = (0..500u64)
+        .map(|i| NewEntry {
+            idx: i,
+            leaf_hash: [i as u8; 32],
+            envelope: vec![7; 200],
+        })
+        .collect();
+    rows::insert_entries(&mut script, &entries).unwrap();
+    script.add(Statement::new("COMMIT"));
+    script.flush(conn.writer()).await.unwrap();
+    let file = std::path::PathBuf::from(t.url.trim_start_matches("sqlite://"));
+    let file_len = |f: &std::path::Path| std::fs::metadata(f).unwrap().len();
+    let before = file_len(&file);
+    let wal = std::sync::Arc::new(wal);
+    let (done, again) = tokio::task::spawn_blocking({
+        let wal = wal.clone();
+        move || {
+            wal.sync().unwrap();
+            (wal.checkpoint().unwrap(), wal.checkpoint().unwrap())
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        done.frames > 20,
+        "500 entries of 200 bytes are dozens of pages: {done:?}"
+    );
+    assert_eq!(
+        done.copied, done.frames,
+        "nothing else writes: everything is copied"
+    );
+    assert_eq!(again, done, "a second checkpoint finds nothing new");
+    // The pages went into the database file (which grew by the new ones), and the rows read back.
+    assert!(
+        file_len(&file) >= before + 20 * 4096,
+        "database file {} bytes before the checkpoint, {} after",
+        before,
+        file_len(&file)
+    );
+    drop(conn);
+    assert_eq!(rows::entries(&db, 0, 1000).await.unwrap().len(), 500);
 }
 
 #[tokio::test]

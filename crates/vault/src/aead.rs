@@ -109,13 +109,13 @@ impl Cipher {
         }
     }
 
-    /// A fresh random key from the operating system.
+    /// A fresh random key (see [`crate::fill_random`]).
     ///
     /// # Panics
     /// If the operating system cannot provide randomness.
     pub fn generate_key(self) -> SecretKey {
         let mut key = Zeroizing::new(vec![0u8; self.key_len()]);
-        getrandom::fill(&mut key).expect("the operating system provides randomness");
+        crate::fill_random(&mut key);
         SecretKey(key)
     }
 
@@ -132,7 +132,7 @@ impl Cipher {
     /// [`Cipher::seal`] that reports a key of the wrong length instead of panicking.
     pub fn try_seal(self, key: &SecretKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).expect("the operating system provides randomness");
+        crate::fill_random(&mut nonce);
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);

@@ -13,12 +13,28 @@ pub use aead::{Cipher, CryptoError, NONCE_LEN, SecretKey, TAG_LEN, aad};
 pub use stream::{CHUNK_SIZE, NONCE_PREFIX_LEN, StreamKey, random_nonce_prefix};
 pub use zeroize::Zeroizing;
 
-/// `N` random bytes from the operating system, wiped on drop.
+/// Fill `buf` with cryptographically secure random bytes: the thread's ChaCha12 generator of `rand`
+/// (`rand::rng()`), seeded from the operating system and reseeded from it after every 64 KiB of
+/// output. Every key, nonce and salt of the vault comes from here.
+///
+/// Why not a system call per draw: a record draws five values (content key, salt, two nonces, the
+/// record id), and on the log's append path those `getrandom` calls were a measurable share of
+/// the appenders' CPU (docs/benchmarks.md). The generator is the one `rand` documents as
+/// cryptographically secure; it never leaves the thread that uses it.
 ///
 /// # Panics
-/// If the operating system cannot provide randomness.
+/// If the operating system cannot provide the seed.
+pub fn fill_random(buf: &mut [u8]) {
+    use rand::Rng;
+    rand::rng().fill_bytes(buf);
+}
+
+/// `N` random bytes (see [`fill_random`]), wiped on drop.
+///
+/// # Panics
+/// If the operating system cannot provide the seed.
 pub fn random_bytes<const N: usize>() -> Zeroizing<[u8; N]> {
     let mut b = Zeroizing::new([0u8; N]);
-    getrandom::fill(b.as_mut()).expect("the operating system provides randomness");
+    fill_random(b.as_mut());
     b
 }

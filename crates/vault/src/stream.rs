@@ -127,6 +127,6 @@ impl StreamKey {
 /// If the operating system cannot provide randomness.
 pub fn random_nonce_prefix() -> [u8; NONCE_PREFIX_LEN] {
     let mut prefix = [0u8; NONCE_PREFIX_LEN];
-    getrandom::fill(&mut prefix).expect("the operating system provides randomness");
+    crate::fill_random(&mut prefix);
     prefix
 }

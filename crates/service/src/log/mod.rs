@@ -272,6 +272,7 @@ impl Log {
             shredded_keys: Default::default(),
             subjects_merged: tianping_store::vault::subjects_merged_upto(&db).await?,
             subject_merge_every: settings.subject_merge_every.max(1),
+            unmerged: None,
         }
         .spawn(queue_rx)?;
         let log = Log {

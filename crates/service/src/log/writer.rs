@@ -57,6 +57,10 @@ pub(super) struct Sequencer {
     /// `vault_rows::merge_subjects`); the sequencer merges once the tail is this long.
     pub subjects_merged: u64,
     pub subject_merge_every: u64,
+    /// The `(subject, log index)` of every record committed at or after `subjects_merged`, when
+    /// this sequencer knows them all: then a merge inserts them from here. `None` after a start or a
+    /// failed batch, until the next merge, which reads them back from storage instead.
+    pub unmerged: Option<Vec<(String, u64)>>,
 }
 
 fn uses_shredded_key(job: &Job, shredded: &HashSet<String>) -> bool {
@@ -233,6 +237,13 @@ impl Sequencer {
             });
             effects.extend(j.entry.effects.drain(..).map(|e| (idx, e)));
         }
+        let subjects: Vec<(String, u64)> = effects
+            .iter()
+            .filter_map(|(idx, e)| match e {
+                Effect::Record { record, .. } => Some((record.subject.clone(), *idx)),
+                _ => None,
+            })
+            .collect();
         // A partial level-0 tile is not stored: it is the leaf hashes of the entries written
         // here (see `reader::stored_tiles`).
         let tiles: Vec<TileRow> = touched
@@ -247,6 +258,10 @@ impl Sequencer {
             .collect();
         let backend = self.db.backend();
         let merge = size.saturating_sub(self.subjects_merged) >= self.subject_merge_every;
+        let merge_rows: Option<Vec<(String, u64)>> = match (&self.unmerged, merge) {
+            (Some(kept), true) => Some(kept.iter().chain(&subjects).cloned().collect()),
+            _ => None,
+        };
         let conn = self.connection().await?;
         // The whole batch is one transaction, sent as few statements as possible (one round trip
         // on SQLite unless an effect needs a result on the way): BEGIN … COMMIT are part of the
@@ -261,7 +276,10 @@ impl Sequencer {
             rows::insert_entries(&mut script, &entries)?;
             let applied = vault_rows::apply(&mut writer, &mut script, effects).await?;
             if merge {
-                vault_rows::merge_subjects(&mut script, size)?;
+                match &merge_rows {
+                    Some(rows) => vault_rows::merge_subject_rows(&mut script, rows, size)?,
+                    None => vault_rows::merge_subjects(&mut script, size)?,
+                }
             }
             rows::upsert_tiles(&mut script, &tiles)?;
             rows::insert_checkpoint(
@@ -293,6 +311,9 @@ impl Sequencer {
         self.shredded_keys.extend(applied.destroyed_keys);
         if merge {
             self.subjects_merged = size;
+            self.unmerged = Some(Vec::new());
+        } else if let Some(kept) = &mut self.unmerged {
+            kept.extend(subjects);
         }
         Ok((first, note, head))
     }
@@ -316,6 +337,7 @@ impl Sequencer {
             .ok_or_else(|| anyhow::anyhow!("no checkpoint"))?;
         let (edge, root) = super::load_edge(&self.db, self.alg, latest.size).await?;
         self.subjects_merged = vault_rows::subjects_merged_upto(&self.db).await?;
+        self.unmerged = None;
         // What storage holds may not be on the disk yet: sync before publishing it.
         if let Some(syncer) = &self.syncer {
             let wal = syncer.wal.clone();
@@ -393,6 +415,38 @@ pub(super) struct Syncer {
 /// sequencer takes its next batch only when there is room (see `Sequencer::run`).
 const SYNC_QUEUE: usize = 1;
 
+/// The syncer asks for a passive checkpoint after this many synced batches (about 120 pages at
+/// the benchmark's batches; 2, 4, 8 and 16 measured alike, docs/benchmarks.md).
+const CHECKPOINT_EVERY: u64 = 4;
+
+/// The thread that copies the write-ahead log into the database file (SQLite), so that the
+/// sequencer's commits do not: a checkpoint syncs the database file, and inside a commit that held
+/// up every append behind it for milliseconds. Runs a passive checkpoint each time the syncer asks
+/// (asks made while one runs are folded into the next); stops when the syncer drops its end.
+fn spawn_checkpointer(
+    wal: Arc<WalSync>,
+) -> std::io::Result<(std::sync::mpsc::SyncSender<()>, std::thread::JoinHandle<()>)> {
+    let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("tianping-checkpointer".into())
+        .spawn(move || {
+            while asked.recv().is_ok() {
+                let started = Instant::now();
+                match wal.checkpoint() {
+                    Ok(done) => {
+                        metrics::histogram!("tianping_log_wal_checkpoint_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                        metrics::gauge!("tianping_log_wal_frames").set(done.frames as f64);
+                    }
+                    // Nothing is lost: the pages stay in the log, and the writer's own checkpoint
+                    // copies them.
+                    Err(e) => tracing::warn!(error = %e, "passive checkpoint failed"),
+                }
+            }
+        })?;
+    Ok((ask, thread))
+}
+
 impl Syncer {
     fn spawn(
         wal: WalSync,
@@ -402,15 +456,22 @@ impl Syncer {
         let wal = Arc::new(wal);
         let (queue, mut rx) = mpsc::channel::<Committed>(SYNC_QUEUE);
         let file = wal.clone();
+        let (checkpoint, checkpointer) = spawn_checkpointer(wal.clone())?;
         let thread = std::thread::Builder::new()
             .name("tianping-syncer".into())
             .spawn(move || {
                 let mut batches = Vec::with_capacity(SYNC_QUEUE);
+                let mut synced = 0u64;
                 while rx.blocking_recv_many(&mut batches, SYNC_QUEUE) > 0 {
                     match file.sync() {
                         Ok(()) => {
                             for done in batches.drain(..) {
                                 done.publish(&head);
+                            }
+                            synced += 1;
+                            if synced.is_multiple_of(CHECKPOINT_EVERY) {
+                                // Full: a checkpoint is asked for already.
+                                let _ = checkpoint.try_send(());
                             }
                         }
                         Err(e) => {
@@ -429,10 +490,12 @@ impl Syncer {
                             while let Some(done) = rx.blocking_recv() {
                                 done.fail(|| AppendError::Unavailable);
                             }
-                            return;
+                            break;
                         }
                     }
                 }
+                drop(checkpoint);
+                let _ = checkpointer.join();
             })?;
         Ok(Syncer { queue, wal, thread })
     }
