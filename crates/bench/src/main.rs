@@ -11,11 +11,11 @@ mod vault_bench;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
 /// The allocator of the `tianping` binary (see there), so that the figures are the server's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "tianping-bench", version, about)]

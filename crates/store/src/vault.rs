@@ -448,21 +448,30 @@ pub fn merge_subjects(script: &mut Script, to: u64) -> Result<()> {
         )
         .bind(to),
     );
+    advance_merged(script, to);
+    Ok(())
+}
+
+/// Move the merge mark to `to`, never back.
+fn advance_merged(script: &mut Script, to: i64) {
     script.add(
         Statement::new("UPDATE vault_subject_merged SET upto = $1 WHERE upto < $2")
             .bind(to)
             .bind(to),
     );
-    Ok(())
 }
 
 /// [`merge_subjects`] from subjects the caller kept instead of read back from `vault_records`:
 /// `rows` must be the `(subject, log index)` of every record committed since the last merge and
 /// before `to` (the log's sequencer keeps them as it commits; reading them back meant reading a few
 /// thousand whole records, ciphertext and all, in the middle of a batch).
-pub fn merge_subject_rows(script: &mut Script, rows: &[(String, u64)], to: u64) -> Result<()> {
+pub fn merge_subject_rows<'a>(
+    script: &mut Script,
+    rows: impl IntoIterator<Item = &'a (String, u64)>,
+    to: u64,
+) -> Result<()> {
     let mut sorted: Vec<(&str, i64)> = rows
-        .iter()
+        .into_iter()
         .map(|(subject, idx)| Ok((subject.as_str(), to_i64(*idx)?)))
         .collect::<Result<_>>()?;
     // In index order, so that each index page is written once.
@@ -477,12 +486,7 @@ pub fn merge_subject_rows(script: &mut Script, rows: &[(String, u64)], to: u64) 
             None => q.bind(None::<String>).bind(None::<i64>),
         },
     );
-    let to = to_i64(to)?;
-    script.add(
-        Statement::new("UPDATE vault_subject_merged SET upto = $1 WHERE upto < $2")
-            .bind(to)
-            .bind(to),
-    );
+    advance_merged(script, to_i64(to)?);
     Ok(())
 }
 

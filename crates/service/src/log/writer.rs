@@ -237,13 +237,17 @@ impl Sequencer {
             });
             effects.extend(j.entry.effects.drain(..).map(|e| (idx, e)));
         }
-        let subjects: Vec<(String, u64)> = effects
-            .iter()
-            .filter_map(|(idx, e)| match e {
-                Effect::Record { record, .. } => Some((record.subject.clone(), *idx)),
-                _ => None,
-            })
-            .collect();
+        // The batch's subjects, kept for the next merge while every one since the last is known.
+        let subjects: Vec<(String, u64)> = match self.unmerged {
+            Some(_) => effects
+                .iter()
+                .filter_map(|(idx, e)| match e {
+                    Effect::Record { record, .. } => Some((record.subject.clone(), *idx)),
+                    _ => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         // A partial level-0 tile is not stored: it is the leaf hashes of the entries written
         // here (see `reader::stored_tiles`).
         let tiles: Vec<TileRow> = touched
@@ -258,10 +262,8 @@ impl Sequencer {
             .collect();
         let backend = self.db.backend();
         let merge = size.saturating_sub(self.subjects_merged) >= self.subject_merge_every;
-        let merge_rows: Option<Vec<(String, u64)>> = match (&self.unmerged, merge) {
-            (Some(kept), true) => Some(kept.iter().chain(&subjects).cloned().collect()),
-            _ => None,
-        };
+        // Taken for the merge: if the batch fails they are gone, and the next merge reads back.
+        let kept = if merge { self.unmerged.take() } else { None };
         let conn = self.connection().await?;
         // The whole batch is one transaction, sent as few statements as possible (one round trip
         // on SQLite unless an effect needs a result on the way): BEGIN … COMMIT are part of the
@@ -276,8 +278,10 @@ impl Sequencer {
             rows::insert_entries(&mut script, &entries)?;
             let applied = vault_rows::apply(&mut writer, &mut script, effects).await?;
             if merge {
-                match &merge_rows {
-                    Some(rows) => vault_rows::merge_subject_rows(&mut script, rows, size)?,
+                match &kept {
+                    Some(kept) => {
+                        vault_rows::merge_subject_rows(&mut script, kept.iter().chain(&subjects), size)?
+                    }
                     None => vault_rows::merge_subjects(&mut script, size)?,
                 }
             }
