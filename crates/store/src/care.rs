@@ -6,7 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::log::{get_u64, to_i64};
-use crate::{Db, Result, Script, Statement, Writer, insert_padded};
+use crate::{Db, Result, Script, Statement, Value, Writer, insert_rows};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsultationRow {
@@ -140,50 +140,34 @@ pub enum CareEffect {
     Rating(Box<RatingRow>),
 }
 
-/// Insert the events of a batch with multi-row statements.
-pub fn insert_events(script: &mut Script, rows: &[(u64, Box<EventRow>)]) -> Result<()> {
-    let rows: Vec<(i64, &EventRow)> = rows
-        .iter()
-        .map(|(idx, r)| Ok((to_i64(*idx)?, &**r)))
-        .collect::<Result<_>>()?;
-    insert_padded(
+/// Insert the events of a batch (see [`crate::insert_rows`]).
+pub fn insert_events(script: &mut Script, rows: Vec<(u64, Box<EventRow>)>) -> Result<()> {
+    let mut values: Vec<Value> = Vec::with_capacity(rows.len() * 14);
+    for (idx, r) in rows {
+        let r = *r;
+        values.extend([
+            r.org_id.into(),
+            r.idem_key.into(),
+            r.consultation_id.into(),
+            r.seq.into(),
+            r.event_type.into(),
+            r.party.into(),
+            r.reference.into(),
+            r.flag.map(i64::from).into(),
+            r.red_flags.into(),
+            r.fee_fen.into(),
+            r.occurred_ms.into(),
+            r.body_hash.into(),
+            to_i64(idx)?.into(),
+            r.record_id.into(),
+        ]);
+    }
+    insert_rows(
         script,
         "care_events (org_id, idem_key, consultation_id, seq, event_type, party, reference, flag, \
          red_flags, fee_fen, occurred_ms, body_hash, log_idx, record_id)",
         14,
-        &rows,
-        |q, r| match r {
-            Some((idx, r)) => q
-                .bind(r.org_id.clone())
-                .bind(r.idem_key.clone())
-                .bind(r.consultation_id.clone())
-                .bind(r.seq)
-                .bind(r.event_type.clone())
-                .bind(r.party.clone())
-                .bind(r.reference.clone())
-                .bind(r.flag.map(i64::from))
-                .bind(r.red_flags)
-                .bind(r.fee_fen)
-                .bind(r.occurred_ms)
-                .bind(r.body_hash.clone())
-                .bind(*idx)
-                .bind(r.record_id.clone()),
-            None => q
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(None::<i64>)
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(None::<i64>)
-                .bind(None::<i64>)
-                .bind(None::<i64>)
-                .bind(None::<i64>)
-                .bind(None::<Vec<u8>>)
-                .bind(None::<i64>)
-                .bind(None::<String>),
-        },
+        values,
     );
     Ok(())
 }
@@ -192,7 +176,7 @@ pub fn insert_events(script: &mut Script, rows: &[(u64, Box<EventRow>)]) -> Resu
 pub async fn apply(w: &mut Writer<'_>, script: &mut Script, idx: u64, e: CareEffect) -> Result<()> {
     let idx_i = to_i64(idx)?;
     match e {
-        CareEffect::Event(row) => insert_events(script, &[(idx, row)])?,
+        CareEffect::Event(row) => insert_events(script, vec![(idx, row)])?,
         CareEffect::Start(c) => {
             script.add(Statement::new(
                 "INSERT INTO care_consultations (id, org_id, ref, patient_subject, doctor_id, started_ms, \

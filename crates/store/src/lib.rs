@@ -351,6 +351,17 @@ value_from! {
     &[u8] => Blob, |v| Some(v.to_vec());
 }
 
+impl Value {
+    /// A NULL of this value's type.
+    fn null_of_same_type(&self) -> Value {
+        match self {
+            Value::Int(_) => Value::Int(None),
+            Value::Text(_) => Value::Text(None),
+            Value::Blob(_) => Value::Blob(None),
+        }
+    }
+}
+
 /// One write statement with its values, for a [`Script`]. Placeholders are `$1`, `$2`, … (or, in
 /// the multi-row inserts built here for SQLite, anonymous `?`).
 #[derive(Debug)]
@@ -359,6 +370,9 @@ pub struct Statement {
     values: Vec<Value>,
     /// The text's placeholders are anonymous `?`, bound in order (SQLite only).
     anonymous: bool,
+    /// `Some(n)`: the text inserts one row of `n` values and `values` holds several rows; the
+    /// statement runs once per row (SQLite only; see [`insert_rows`]).
+    row_width: Option<usize>,
 }
 
 impl Statement {
@@ -367,6 +381,7 @@ impl Statement {
             sql: sql.into(),
             values: Vec::new(),
             anonymous: false,
+            row_width: None,
         }
     }
 
@@ -376,6 +391,7 @@ impl Statement {
             sql: sql.into(),
             values: Vec::new(),
             anonymous: false,
+            row_width: None,
         }
     }
 
@@ -384,9 +400,30 @@ impl Statement {
         self
     }
 
+    /// This statement as one statement text: a row-at-a-time insert becomes a multi-row `VALUES`
+    /// list with a `(?, …)` group per row (what sqlx's connections run).
+    fn one_text(self) -> Statement {
+        let Some(width) = self.row_width else {
+            return self;
+        };
+        let (head, row) = self
+            .sql
+            .split_once(" VALUES ")
+            .expect("a row statement is an INSERT … VALUES (…)");
+        let rows = self.values.len() / width.max(1);
+        let sql = format!("{head} VALUES {}", vec![row; rows].join(", "));
+        Statement {
+            sql: sql.into(),
+            values: self.values,
+            anonymous: true,
+            row_width: None,
+        }
+    }
+
     /// Execute on its own (outside a [`Script`]); returns the rows affected.
     pub async fn execute<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(self, exec: E) -> Result<u64> {
-        Ok(bound(self.sql.into_owned(), self.values)
+        let s = self.one_text();
+        Ok(bound(s.sql.into_owned(), s.values)
             .execute(exec)
             .await?
             .rows_affected())
@@ -463,7 +500,8 @@ impl Script {
         }
         let mut text = String::new();
         let mut values: Vec<Value> = Vec::new();
-        for mut s in statements {
+        for s in statements {
+            let mut s = s.one_text();
             if !s.anonymous {
                 match anonymize(&s.sql) {
                     Some(sql) => s.sql = sql.into(),
@@ -570,49 +608,63 @@ fn anonymize(sql: &str) -> Option<String> {
     Some(out)
 }
 
-/// Add inserts of `rows` into `target` (`"table (c1, c2, …)"`, `cols` columns) to `script` as
-/// multi-row statements. The statement text depends only on the row count rounded up to a power
-/// of two — `bind` is called with `None` for the padding rows, which must bind a NULL first column
-/// and are filtered out — so a dozen texts cover every batch size and stay in the prepared-statement
-/// cache instead of being parsed again for each batch. (Both SQLite and PostgreSQL name the columns
-/// of a `VALUES` list `column1`, `column2`, ….) Dynamic SQL here only ever adds placeholders.
+/// Add inserts into `target` (`"table (c1, c2, …)"`, `cols` columns) to `script`: `values` holds
+/// the rows one after the other, `cols` values each, moved into the statements (they may hold
+/// record ciphertexts). Dynamic SQL here only ever adds placeholders.
 ///
-/// On SQLite the placeholders are anonymous `?` (bound in order) instead of `$N`. sqlx's SQLite
-/// driver asks SQLite for each parameter's name, and SQLite finds a name by scanning the list of
-/// all of them, so `$N` costs grow with the square of the parameter count (13–25% of all
-/// instructions in profiles of batch inserts); anonymous parameters have no names to scan.
-pub(crate) fn insert_padded<R>(
-    script: &mut Script,
-    target: &'static str,
-    cols: usize,
-    rows: &[R],
-    bind: impl Fn(Statement, Option<&R>) -> Statement,
-) {
+/// On SQLite this is one single-row statement that runs once per row: the log's writer binds each
+/// row to the same prepared statement and steps it (see `native.rs`), as a plain insert loop does.
+/// The multi-row form used before (`INSERT … SELECT … FROM (VALUES …)`, padded) made SQLite copy
+/// every value once more through the `VALUES` co-routine, and building its text and padding rows
+/// took as long as running it (docs/benchmarks.md). Outside the log's writer, [`Script::flush`]
+/// sends the rows as one multi-row `VALUES` text with anonymous `?` placeholders.
+///
+/// On PostgreSQL the rows go in multi-row statements, one round trip each, whose text depends only
+/// on the row count rounded up to a power of two: padding rows of typed NULLs (the type of each
+/// column taken from the first row) are filtered out, so a dozen texts cover every batch size and
+/// stay prepared. (PostgreSQL names the columns of a `VALUES` list `column1`, `column2`, ….)
+pub(crate) fn insert_rows(script: &mut Script, target: &'static str, cols: usize, values: Vec<Value>) {
+    debug_assert!(
+        cols > 0 && values.len().is_multiple_of(cols),
+        "whole rows of {cols} values"
+    );
+    if values.is_empty() {
+        return;
+    }
+    if script.sqlite {
+        script.add(Statement {
+            sql: format!("INSERT INTO {target} VALUES ({})", vec!["?"; cols].join(", ")).into(),
+            values,
+            anonymous: true,
+            row_width: Some(cols),
+        });
+        return;
+    }
+    let padding: Vec<Value> = values[..cols].iter().map(Value::null_of_same_type).collect();
     let max_rows = (MAX_INSERT_PARAMS / cols + 1).next_power_of_two() / 2;
-    for chunk in rows.chunks(max_rows) {
-        let padded = chunk.len().next_power_of_two();
-        let columns: Vec<String> = (1..=cols).map(|c| format!("column{c}")).collect();
-        let values = if script.sqlite {
-            anonymous_placeholders(padded, cols)
-        } else {
-            values_placeholders(padded, cols)
-        };
+    let columns: Vec<String> = (1..=cols).map(|c| format!("column{c}")).collect();
+    let mut values = values.into_iter();
+    let mut rows = values.len() / cols;
+    while rows > 0 {
+        let chunk = rows.min(max_rows);
+        rows -= chunk;
+        let padded = chunk.next_power_of_two();
         let sql = format!(
-            "INSERT INTO {target} SELECT {} FROM (VALUES {values}) AS v WHERE column1 IS NOT NULL",
+            "INSERT INTO {target} SELECT {} FROM (VALUES {}) AS v WHERE column1 IS NOT NULL",
             columns.join(", "),
+            values_placeholders(padded, cols),
         );
-        let mut s = Statement {
+        let mut bound = Vec::with_capacity(padded * cols);
+        bound.extend(values.by_ref().take(chunk * cols));
+        for _ in chunk..padded {
+            bound.extend(padding.iter().cloned());
+        }
+        script.add(Statement {
             sql: sql.into(),
-            values: Vec::with_capacity(padded * cols),
-            anonymous: script.sqlite,
-        };
-        for r in chunk {
-            s = bind(s, Some(r));
-        }
-        for _ in chunk.len()..padded {
-            s = bind(s, None);
-        }
-        script.add(s);
+            values: bound,
+            anonymous: false,
+            row_width: None,
+        });
     }
 }
 
@@ -628,12 +680,6 @@ pub(crate) fn numbered(first: usize, n: usize) -> String {
         out.push_str(&i.to_string());
     }
     out
-}
-
-/// `(?, ?, ?), (?, ?, ?), …` for `rows` rows of `cols` columns (SQLite, bound in order).
-fn anonymous_placeholders(rows: usize, cols: usize) -> String {
-    let row = format!("({})", vec!["?"; cols].join(", "));
-    vec![row; rows].join(", ")
 }
 
 /// `($1, $2, $3), ($4, $5, $6), …` for `rows` rows of `cols` columns.
@@ -671,8 +717,41 @@ mod tests {
     fn placeholders_are_numbered_row_major() {
         assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(values_placeholders(1, 1), "($1)");
-        assert_eq!(anonymous_placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
-        assert_eq!(anonymous_placeholders(1, 1), "(?)");
+    }
+
+    #[test]
+    fn row_inserts_run_per_row_on_sqlite_and_as_padded_multi_row_statements_on_postgres() {
+        let rows = |n: i64| -> Vec<Value> {
+            (0..n)
+                .flat_map(|i| [Value::from(i), Value::from(format!("r{i}"))])
+                .collect()
+        };
+        let mut sqlite = Script::new(Backend::Sqlite);
+        insert_rows(&mut sqlite, "t (a, b)", 2, rows(3));
+        insert_rows(&mut sqlite, "t (a, b)", 2, Vec::new());
+        assert_eq!(sqlite.statements.len(), 1, "nothing added for no rows");
+        let s = sqlite.statements.remove(0);
+        assert_eq!(s.sql, "INSERT INTO t (a, b) VALUES (?, ?)");
+        assert_eq!(s.row_width, Some(2));
+        // Outside the log's writer: one text with a group per row, the values in order.
+        let text = s.one_text();
+        assert_eq!(text.sql, "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?)");
+        assert_eq!((text.values, text.row_width), (rows(3), None));
+
+        let mut pg = Script::new(Backend::Postgres);
+        insert_rows(&mut pg, "t (a, b)", 2, rows(3));
+        let s = &pg.statements[0];
+        assert_eq!(
+            s.sql,
+            "INSERT INTO t (a, b) SELECT column1, column2 FROM (VALUES ($1, $2), ($3, $4), ($5, $6), \
+             ($7, $8)) AS v WHERE column1 IS NOT NULL"
+        );
+        assert_eq!(s.values[..6], rows(3)[..]);
+        assert_eq!(
+            s.values[6..],
+            [Value::Int(None), Value::Text(None)],
+            "typed NULL padding"
+        );
     }
 
     #[test]

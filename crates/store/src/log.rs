@@ -3,11 +3,12 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Db, MAX_PARAMS, Result, Script, Statement, StoreError, Tx, insert_padded, values_placeholders};
+use crate::{Db, MAX_PARAMS, Result, Script, Statement, StoreError, Tx, insert_rows, values_placeholders};
 
 // Dynamic SQL below (wrapped in AssertSqlSafe) only ever adds numbered `$N` placeholders; no value
 // is ever spliced into the text.
 
+#[derive(Debug, Clone)]
 pub struct NewEntry {
     pub idx: u64,
     pub leaf_hash: [u8; 32],
@@ -88,40 +89,26 @@ pub async fn params(db: &Db) -> Result<Option<LogParams>> {
     .transpose()
 }
 
-/// Insert entries with multi-row statements.
-pub fn insert_entries(script: &mut Script, rows: &[NewEntry]) -> Result<()> {
-    let rows: Vec<_> = rows
-        .iter()
-        .map(|r| Ok((to_i64(r.idx)?, &r.leaf_hash[..], &r.envelope[..])))
-        .collect::<Result<_>>()?;
-    insert_padded(
-        script,
-        "log_entries (idx, leaf_hash, envelope)",
-        3,
-        &rows,
-        |q, r| match r {
-            Some((i, a, b)) => q.bind(*i).bind(a.to_vec()).bind(b.to_vec()),
-            None => q.bind(None::<i64>).bind(None::<Vec<u8>>).bind(None::<Vec<u8>>),
-        },
-    );
+/// Insert entries (see [`crate::insert_rows`]).
+pub fn insert_entries(script: &mut Script, rows: Vec<NewEntry>) -> Result<()> {
+    let mut values = Vec::with_capacity(rows.len() * 3);
+    for r in rows {
+        values.extend([
+            to_i64(r.idx)?.into(),
+            r.leaf_hash.to_vec().into(),
+            r.envelope.into(),
+        ]);
+    }
+    insert_rows(script, "log_entries (idx, leaf_hash, envelope)", 3, values);
     Ok(())
 }
 
-pub fn insert_contents(script: &mut Script, rows: &[NewContent]) -> Result<()> {
-    let rows: Vec<_> = rows
-        .iter()
-        .map(|r| Ok((to_i64(r.idx)?, &r.salt[..], &r.content[..])))
-        .collect::<Result<_>>()?;
-    insert_padded(
-        script,
-        "log_contents (idx, salt, content)",
-        3,
-        &rows,
-        |q, r| match r {
-            Some((i, a, b)) => q.bind(*i).bind(a.to_vec()).bind(b.to_vec()),
-            None => q.bind(None::<i64>).bind(None::<Vec<u8>>).bind(None::<Vec<u8>>),
-        },
-    );
+pub fn insert_contents(script: &mut Script, rows: Vec<NewContent>) -> Result<()> {
+    let mut values = Vec::with_capacity(rows.len() * 3);
+    for r in rows {
+        values.extend([to_i64(r.idx)?.into(), r.salt.to_vec().into(), r.content.into()]);
+    }
+    insert_rows(script, "log_contents (idx, salt, content)", 3, values);
     Ok(())
 }
 

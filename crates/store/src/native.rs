@@ -107,22 +107,34 @@ fn open_unsynced(file: &Path, autocheckpoint: u32) -> Result<rusqlite::Connectio
     Ok(conn)
 }
 
+/// Run `s`: once, or once per row for a row-at-a-time insert (see [`crate::insert_rows`]); returns
+/// the rows changed.
 fn execute(conn: &rusqlite::Connection, s: Statement) -> rusqlite::Result<u64> {
     let mut stmt = if s.anonymous {
         conn.prepare_cached(&s.sql)?
     } else {
         conn.prepare_cached(&numbered_placeholders(&s.sql))?
     };
-    for (i, v) in s.values.iter().enumerate() {
-        let at = i + 1;
-        match v {
-            Value::Int(Some(n)) => stmt.raw_bind_parameter(at, n)?,
-            Value::Text(Some(t)) => stmt.raw_bind_parameter(at, t.as_str())?,
-            Value::Blob(Some(b)) => stmt.raw_bind_parameter(at, b.as_slice())?,
-            Value::Int(None) | Value::Text(None) | Value::Blob(None) => stmt.raw_bind_parameter(at, Null)?,
+    let width = s.row_width.unwrap_or(s.values.len()).max(1);
+    let mut changed = 0;
+    for row in s.values.chunks(width) {
+        for (i, v) in row.iter().enumerate() {
+            let at = i + 1;
+            match v {
+                Value::Int(Some(n)) => stmt.raw_bind_parameter(at, n)?,
+                Value::Text(Some(t)) => stmt.raw_bind_parameter(at, t.as_str())?,
+                Value::Blob(Some(b)) => stmt.raw_bind_parameter(at, b.as_slice())?,
+                Value::Int(None) | Value::Text(None) | Value::Blob(None) => {
+                    stmt.raw_bind_parameter(at, Null)?
+                }
+            }
         }
+        changed += stmt.raw_execute()? as u64;
     }
-    Ok(stmt.raw_execute()? as u64)
+    if s.values.is_empty() {
+        changed = stmt.raw_execute()? as u64;
+    }
+    Ok(changed)
 }
 
 /// `sql` with PostgreSQL-style `$N` placeholders written as SQLite's `?N`, which bind to index N

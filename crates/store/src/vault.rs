@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Db, Result, Script, Statement, Writer, insert_padded, log::to_i64};
+use crate::{Db, Result, Script, Statement, Value, Writer, insert_rows, log::to_i64};
 
 /// SQL for "the record belongs to subject `$s`" (an SQL expression) through the merged subject index
 /// (records before the mark) and a scan of the tail by log index (records since): see migration 0006.
@@ -172,8 +172,8 @@ pub async fn apply(w: &mut Writer<'_>, script: &mut Script, effects: Vec<(u64, E
     for k in &keys {
         script.add(insert_subject_key(k));
     }
-    insert_records(script, &records)?;
-    crate::care::insert_events(script, &care_events)?;
+    insert_records(script, records)?;
+    crate::care::insert_events(script, care_events)?;
     for id in uploads {
         script.add(Statement::new("DELETE FROM vault_uploads WHERE id = $1").bind(id));
     }
@@ -318,58 +318,37 @@ async fn apply_one(
     Ok(())
 }
 
-fn insert_records(script: &mut Script, rows: &[RecordRow]) -> Result<()> {
-    let rows: Vec<(i64, &RecordRow)> = rows
-        .iter()
-        .map(|r| Ok((to_i64(r.log_idx)?, r)))
-        .collect::<Result<_>>()?;
-    insert_padded(
+fn insert_records(script: &mut Script, rows: Vec<RecordRow>) -> Result<()> {
+    let mut values: Vec<Value> = Vec::with_capacity(rows.len() * 18);
+    for r in rows {
+        values.extend([
+            r.id.into(),
+            to_i64(r.log_idx)?.into(),
+            r.subject.into(),
+            r.kind.into(),
+            r.media_type.into(),
+            r.consultation.into(),
+            r.case_id.into(),
+            r.retention_class.into(),
+            r.event_ms.into(),
+            r.retain_until_ms.into(),
+            r.state.into(),
+            r.subject_key_id.into(),
+            r.wrapped_key.into(),
+            r.ciphertext.into(),
+            r.blob_chunks.into(),
+            r.size.into(),
+            r.created_ms.into(),
+            r.shredded_ms.into(),
+        ]);
+    }
+    insert_rows(
         script,
         "vault_records (id, log_idx, subject, kind, media_type, consultation, case_id, retention_class, \
          event_ms, retain_until_ms, state, subject_key_id, wrapped_key, ciphertext, blob_chunks, \
          size, created_ms, shredded_ms)",
         18,
-        &rows,
-        |q, r| match r {
-            Some((idx, r)) => q
-                .bind(r.id.clone())
-                .bind(*idx)
-                .bind(r.subject.clone())
-                .bind(r.kind.clone())
-                .bind(r.media_type.clone())
-                .bind(r.consultation.clone())
-                .bind(r.case_id.clone())
-                .bind(r.retention_class.clone())
-                .bind(r.event_ms)
-                .bind(r.retain_until_ms)
-                .bind(r.state.clone())
-                .bind(r.subject_key_id.clone())
-                .bind(r.wrapped_key.clone())
-                .bind(r.ciphertext.clone())
-                .bind(r.blob_chunks)
-                .bind(r.size)
-                .bind(r.created_ms)
-                .bind(r.shredded_ms),
-            None => q
-                .bind(None::<String>)
-                .bind(None::<i64>)
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(None::<i64>)
-                .bind(None::<i64>)
-                .bind(None::<String>)
-                .bind(None::<String>)
-                .bind(None::<Vec<u8>>)
-                .bind(None::<Vec<u8>>)
-                .bind(None::<i64>)
-                .bind(None::<i64>)
-                .bind(None::<i64>)
-                .bind(None::<i64>),
-        },
+        values,
     );
     Ok(())
 }
@@ -465,27 +444,15 @@ fn advance_merged(script: &mut Script, to: i64) {
 /// `rows` must be the `(subject, log index)` of every record committed since the last merge and
 /// before `to` (the log's sequencer keeps them as it commits; reading them back meant reading a few
 /// thousand whole records, ciphertext and all, in the middle of a batch).
-pub fn merge_subject_rows<'a>(
-    script: &mut Script,
-    rows: impl IntoIterator<Item = &'a (String, u64)>,
-    to: u64,
-) -> Result<()> {
-    let mut sorted: Vec<(&str, i64)> = rows
-        .into_iter()
-        .map(|(subject, idx)| Ok((subject.as_str(), to_i64(*idx)?)))
-        .collect::<Result<_>>()?;
-    // In index order, so that each index page is written once.
-    sorted.sort_unstable();
-    insert_padded(
-        script,
-        "vault_subject_index (subject, log_idx)",
-        2,
-        &sorted,
-        |q, r| match r {
-            Some((subject, idx)) => q.bind(*subject).bind(*idx),
-            None => q.bind(None::<String>).bind(None::<i64>),
-        },
-    );
+pub fn merge_subject_rows(script: &mut Script, mut rows: Vec<(String, u64)>, to: u64) -> Result<()> {
+    // In index order, so that each index page is written once. Sorted where they are: a merge
+    // takes thousands of rows, and a copy of them cost more than inserting them (page faults).
+    rows.sort_unstable();
+    let mut values = Vec::with_capacity(rows.len() * 2);
+    for (subject, idx) in rows {
+        values.extend([subject.into(), to_i64(idx)?.into()]);
+    }
+    insert_rows(script, "vault_subject_index (subject, log_idx)", 2, values);
     advance_merged(script, to_i64(to)?);
     Ok(())
 }

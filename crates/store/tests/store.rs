@@ -58,7 +58,7 @@ async fn log_rows_round_trip_in_one_transaction() {
             .collect();
         // Many statements, one round trip on SQLite: the script's multi-statement text.
         let mut script = Script::new(db.backend());
-        rows::insert_entries(&mut script, &entries).unwrap();
+        rows::insert_entries(&mut script, entries).unwrap();
         let contents: Vec<NewContent> = (0..3000u64)
             .map(|i| NewContent {
                 idx: i,
@@ -66,7 +66,7 @@ async fn log_rows_round_trip_in_one_transaction() {
                 content: format!("{{\"i\":{i}}}").into_bytes(),
             })
             .collect();
-        rows::insert_contents(&mut script, &contents).unwrap();
+        rows::insert_contents(&mut script, contents).unwrap();
         rows::upsert_tiles(
             &mut script,
             &[TileRow {
@@ -134,10 +134,10 @@ async fn a_failed_transaction_leaves_nothing() {
             envelope: vec![0],
         };
         let mut script = Script::new(db.backend());
-        rows::insert_entries(&mut script, std::slice::from_ref(&entry)).unwrap();
+        rows::insert_entries(&mut script, vec![entry.clone()]).unwrap();
         script.flush(&mut tx).await.unwrap();
         // Duplicate key: the statement fails, and the whole transaction is abandoned.
-        rows::insert_entries(&mut script, &[entry]).unwrap();
+        rows::insert_entries(&mut script, vec![entry]).unwrap();
         let dup = script.flush(&mut tx).await;
         assert!(dup.is_err());
         drop(tx);
@@ -287,7 +287,7 @@ async fn commit_and_merge(
         .unwrap();
     match merge {
         Some((to, None)) => v::merge_subjects(&mut script, to).unwrap(),
-        Some((to, Some(kept))) => v::merge_subject_rows(&mut script, &kept, to).unwrap(),
+        Some((to, Some(kept))) => v::merge_subject_rows(&mut script, kept.clone(), to).unwrap(),
         None => {}
     }
     script.flush(&mut tx).await.unwrap();
@@ -344,7 +344,7 @@ async fn a_passive_checkpoint_copies_the_writers_commits_into_the_database_file(
             envelope: vec![7; 200],
         })
         .collect();
-    rows::insert_entries(&mut script, &entries).unwrap();
+    rows::insert_entries(&mut script, entries).unwrap();
     script.add(Statement::new("COMMIT"));
     script.flush(conn.writer()).await.unwrap();
     let file = std::path::PathBuf::from(t.url.trim_start_matches("sqlite://"));

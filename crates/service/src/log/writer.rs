@@ -238,7 +238,7 @@ impl Sequencer {
             effects.extend(j.entry.effects.drain(..).map(|e| (idx, e)));
         }
         // The batch's subjects, kept for the next merge while every one since the last is known.
-        let subjects: Vec<(String, u64)> = match self.unmerged {
+        let mut subjects: Vec<(String, u64)> = match self.unmerged {
             Some(_) => effects
                 .iter()
                 .filter_map(|(idx, e)| match e {
@@ -263,7 +263,7 @@ impl Sequencer {
         let backend = self.db.backend();
         let merge = size.saturating_sub(self.subjects_merged) >= self.subject_merge_every;
         // Taken for the merge: if the batch fails they are gone, and the next merge reads back.
-        let kept = if merge { self.unmerged.take() } else { None };
+        let mut kept = if merge { self.unmerged.take() } else { None };
         let conn = self.connection().await?;
         // The whole batch is one transaction, sent as few statements as possible (one round trip
         // on SQLite unless an effect needs a result on the way): BEGIN … COMMIT are part of the
@@ -275,12 +275,13 @@ impl Sequencer {
         }));
         let mut writer = conn.writer();
         let written = async {
-            rows::insert_entries(&mut script, &entries)?;
+            rows::insert_entries(&mut script, entries)?;
             let applied = vault_rows::apply(&mut writer, &mut script, effects).await?;
             if merge {
-                match &kept {
-                    Some(kept) => {
-                        vault_rows::merge_subject_rows(&mut script, kept.iter().chain(&subjects), size)?
+                match kept.take() {
+                    Some(mut kept) => {
+                        kept.append(&mut subjects);
+                        vault_rows::merge_subject_rows(&mut script, kept, size)?
                     }
                     None => vault_rows::merge_subjects(&mut script, size)?,
                 }
