@@ -25,6 +25,7 @@ pub mod native;
 pub mod testing;
 pub mod tokens;
 pub mod vault;
+mod wal_writes;
 
 pub use log::{CheckpointRow, EntryRow, LogParams, NewContent, NewEntry, TileRow};
 pub use native::NativeWriter;

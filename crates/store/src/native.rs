@@ -69,7 +69,11 @@ impl NativeWriter {
         // passive checkpoints run on a thread of their own: they run inside the commit that crosses
         // it, so they always finish and the write-ahead log is reused from its start instead of
         // growing (passive checkpoints alone rarely caught up with the writer). docs/benchmarks.md.
-        let conn = open_unsynced(file, WAL_BACKSTOP_PAGES)?;
+        // Each commit's write-ahead-log frames go to the operating system in one write
+        // (`wal_writes`).
+        let vfs = crate::wal_writes::register()
+            .map_err(|rc| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rc), None))?;
+        let conn = open_unsynced(file, WAL_BACKSTOP_PAGES, Some(vfs))?;
         conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
         Ok(NativeWriter {
             conn: Mutex::new(conn),
@@ -89,17 +93,23 @@ impl NativeWriter {
 /// A connection to `file` for passive checkpoints (see [`crate::WalSync::checkpoint`]); it never
 /// commits, so it never checkpoints on its own.
 pub(crate) fn open_checkpointer(file: &Path) -> Result<rusqlite::Connection> {
-    open_unsynced(file, 0)
+    open_unsynced(file, 0, None)
 }
 
 /// A connection to `file` with `synchronous = NORMAL`: commits are not synced (the owner syncs the
 /// write-ahead log itself), checkpoints sync the log before copying from it and the database file
 /// after. `autocheckpoint`: the log's size in pages at which a commit checkpoints (0: never).
-fn open_unsynced(file: &Path, autocheckpoint: u32) -> Result<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open_with_flags(
-        file,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+/// `vfs`: the SQLite VFS to open it with, if not the default.
+fn open_unsynced(
+    file: &Path,
+    autocheckpoint: u32,
+    vfs: Option<&std::ffi::CStr>,
+) -> Result<rusqlite::Connection> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match vfs {
+        Some(vfs) => rusqlite::Connection::open_with_flags_and_vfs(file, flags, vfs)?,
+        None => rusqlite::Connection::open_with_flags(file, flags)?,
+    };
     for pragma in PRAGMAS.iter().chain(&["PRAGMA synchronous = NORMAL"]) {
         conn.execute_batch(pragma)?;
     }

@@ -884,3 +884,39 @@ async fn vault_lifecycle_on_every_backend() {
         s.stop().await;
     }
 }
+
+/// The checkpointer copies the write-ahead log in the background, below the priority of the
+/// threads every append waits for (the sequencer and the syncer), so that on a small machine it
+/// does not take their processor time (docs/benchmarks.md).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_checkpointer_runs_below_the_threads_appends_wait_for() {
+    /// Nice value of each thread of this process whose name starts with `prefix`.
+    fn nice_of(prefix: &str) -> Vec<i64> {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| {
+                let path = task.unwrap().path();
+                let name = std::fs::read_to_string(path.join("comm")).ok()?;
+                let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+                // After "pid (comm) ": state is field 3, nice field 19.
+                let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+                name.starts_with(prefix).then(|| fields[16].parse().unwrap())
+            })
+            .collect()
+    }
+    let db = TestDb::sqlite();
+    let server = Server::start(&db, "intl").await;
+    // The first append opens the writer's connection, which starts the syncer and checkpointer.
+    let entry = json!({"kind": "log.test", "subject": "s", "content": 1});
+    assert_eq!(server.append(&entry).await.status().as_u16(), 201);
+    let (sequencer, syncer, checkpointer) = (
+        nice_of("tianping-sequen"),
+        nice_of("tianping-syncer"),
+        nice_of("tianping-checkp"),
+    );
+    assert_eq!((sequencer.len(), syncer.len(), checkpointer.len()), (1, 1, 1));
+    assert_eq!(syncer, sequencer);
+    assert_eq!(checkpointer[0], (sequencer[0] + 10).min(19));
+    server.stop().await;
+}
