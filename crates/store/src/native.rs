@@ -4,9 +4,11 @@
 //! Why: the sequencer is the only writer of the log, so its connection bounds how fast the whole
 //! platform can append. Through sqlx every batch was sent as one statement text that changed with
 //! the batch's mix (so SQLite parsed thousands of placeholders again for each batch), and every value
-//! was converted and copied twice on the way. Here each statement is prepared once and kept
-//! (`prepare_cached`) and values are bound straight from the [`Statement`]. The SQL text is the
-//! same as everywhere else: `$N` placeholders become SQLite's numbered `?N`.
+//! was converted and copied twice on the way. Here each statement is prepared once and kept, and
+//! values are bound straight from the [`Statement`] without a copy (`SQLITE_STATIC`; see
+//! `Connection`). The SQL text is the same as everywhere else: `$N` placeholders become SQLite's
+//! numbered `?N`. The connection is opened on the `wal_writes` VFS, which writes each commit's
+//! write-ahead-log frames in one system call.
 //!
 //! The statements run on the calling thread: [`NativeWriter::run`] blocks until they are done. Its
 //! one user, the log's sequencer, runs on a thread of its own for that reason (see
@@ -16,10 +18,13 @@
 //! Other connections (sqlx's pool) keep reading and writing the same file; SQLite's write-ahead
 //! log lets them read while this one writes, and its locks order the writers.
 
+use std::collections::HashMap;
+use std::ffi::c_int;
 use std::path::Path;
+use std::ptr::NonNull;
 use std::sync::Mutex;
 
-use rusqlite::types::Null;
+use rusqlite::ffi;
 
 use crate::{Result, Statement, Value};
 
@@ -42,8 +47,8 @@ pub(crate) const PRAGMAS: [&str; 4] = [
 /// held up every append behind it for several milliseconds; docs/benchmarks.md.)
 pub(crate) const WAL_BACKSTOP_PAGES: u32 = 4000;
 
-/// Distinct statement texts kept prepared. The log's batches use a few dozen (the multi-row inserts
-/// come in power-of-two sizes).
+/// Distinct statement texts kept prepared; beyond this many, all are dropped and prepared again as
+/// needed. The log's batches use a few dozen.
 const PREPARED_STATEMENTS: usize = 128;
 
 /// A connection to an SQLite file whose statements run on the caller's thread. Commits on it are
@@ -53,7 +58,32 @@ const PREPARED_STATEMENTS: usize = 128;
 pub struct NativeWriter {
     /// Only ever locked by its owner, one call at a time; the mutex makes the writer shareable
     /// between the owner's await points (a `rusqlite::Connection` is `Send` but not `Sync`).
-    conn: Mutex<rusqlite::Connection>,
+    conn: Mutex<Connection>,
+}
+
+/// The connection and its prepared statements, by text. The statements are SQLite's own
+/// (`sqlite3_stmt`) rather than rusqlite's so that values can be bound without SQLite copying
+/// them (`SQLITE_STATIC`): a batch's texts and blobs are the records' ciphertexts, and that copy
+/// was a sixteenth of the sequencer's time (docs/benchmarks.md). Fields drop in order: the
+/// statements are finalized before the connection closes.
+struct Connection {
+    statements: HashMap<String, Prepared>,
+    conn: rusqlite::Connection,
+}
+
+/// A prepared statement of the writer's connection, finalized on drop.
+struct Prepared(NonNull<ffi::sqlite3_stmt>);
+
+// SAFETY: a statement is used only through its connection's `Connection`, which the writer's
+// mutex hands to one thread at a time; SQLite allows that for a connection opened with
+// SQLITE_OPEN_NO_MUTEX (multi-thread mode).
+unsafe impl Send for Prepared {}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // SAFETY: the statement came from sqlite3_prepare_v3 and is finalized once, here.
+        unsafe { ffi::sqlite3_finalize(self.0.as_ptr()) };
+    }
 }
 
 impl std::fmt::Debug for NativeWriter {
@@ -74,9 +104,11 @@ impl NativeWriter {
         let vfs = crate::wal_writes::register()
             .map_err(|rc| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rc), None))?;
         let conn = open_unsynced(file, WAL_BACKSTOP_PAGES, Some(vfs))?;
-        conn.set_prepared_statement_cache_capacity(PREPARED_STATEMENTS);
         Ok(NativeWriter {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Connection {
+                statements: HashMap::new(),
+                conn,
+            }),
         })
     }
 
@@ -85,8 +117,8 @@ impl NativeWriter {
     /// first error (what ran before it stays in the open transaction, for the caller to roll back).
     /// `async` so that it fits [`crate::Writer`], whose other kind of connection must be awaited.
     pub async fn run(&self, statements: Vec<Statement>) -> Result<u64> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(statements.into_iter().try_fold(0, |_, s| execute(&conn, s))?)
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(statements.into_iter().try_fold(0, |_, s| conn.execute(s))?)
     }
 }
 
@@ -117,34 +149,139 @@ fn open_unsynced(
     Ok(conn)
 }
 
-/// Run `s`: once, or once per row for a row-at-a-time insert (see [`crate::insert_rows`]); returns
-/// the rows changed.
-fn execute(conn: &rusqlite::Connection, s: Statement) -> rusqlite::Result<u64> {
-    let mut stmt = if s.anonymous {
-        conn.prepare_cached(&s.sql)?
-    } else {
-        conn.prepare_cached(&numbered_placeholders(&s.sql))?
-    };
-    let width = s.row_width.unwrap_or(s.values.len()).max(1);
-    let mut changed = 0;
-    for row in s.values.chunks(width) {
-        for (i, v) in row.iter().enumerate() {
-            let at = i + 1;
-            match v {
-                Value::Int(Some(n)) => stmt.raw_bind_parameter(at, n)?,
-                Value::Text(Some(t)) => stmt.raw_bind_parameter(at, t.as_str())?,
-                Value::Blob(Some(b)) => stmt.raw_bind_parameter(at, b.as_slice())?,
-                Value::Int(None) | Value::Text(None) | Value::Blob(None) => {
-                    stmt.raw_bind_parameter(at, Null)?
-                }
+impl Connection {
+    /// Run `s`: once, or once per row for a row-at-a-time insert (see [`crate::insert_rows`]);
+    /// returns the rows changed.
+    fn execute(&mut self, s: Statement) -> rusqlite::Result<u64> {
+        let sql = if s.anonymous {
+            std::borrow::Cow::Borrowed(&*s.sql)
+        } else {
+            std::borrow::Cow::Owned(numbered_placeholders(&s.sql))
+        };
+        let stmt = self.prepared(&sql)?;
+        // SAFETY: `db` is this connection's handle, used on this thread only.
+        let db = unsafe { self.conn.handle() };
+        let width = s.row_width.unwrap_or(s.values.len()).max(1);
+        let run = || -> rusqlite::Result<u64> {
+            let mut changed = 0;
+            if s.values.is_empty() {
+                return step(db, stmt);
             }
+            for row in s.values.chunks(width) {
+                for (i, v) in row.iter().enumerate() {
+                    bind(db, stmt, i as c_int + 1, v)?;
+                }
+                changed += step(db, stmt)?;
+            }
+            Ok(changed)
+        };
+        let result = run();
+        // The values are about to be dropped: no binding may outlive them.
+        // SAFETY: `stmt` is a live statement of this connection.
+        unsafe { ffi::sqlite3_clear_bindings(stmt) };
+        result
+    }
+
+    /// The prepared statement of `sql`, prepared now if it is not yet.
+    fn prepared(&mut self, sql: &str) -> rusqlite::Result<*mut ffi::sqlite3_stmt> {
+        if let Some(p) = self.statements.get(sql) {
+            return Ok(p.0.as_ptr());
         }
-        changed += stmt.raw_execute()? as u64;
+        if self.statements.len() >= PREPARED_STATEMENTS {
+            self.statements.clear();
+        }
+        // SAFETY: `db` is this connection's handle; `sql` is valid for its length; SQLite writes
+        // the statement and the tail pointer.
+        let stmt = unsafe {
+            let db = self.conn.handle();
+            let mut stmt = std::ptr::null_mut();
+            let mut tail = std::ptr::null();
+            let len = c_int::try_from(sql.len()).map_err(|_| rusqlite::Error::InvalidQuery)?;
+            let rc = ffi::sqlite3_prepare_v3(
+                db,
+                sql.as_ptr().cast(),
+                len,
+                ffi::SQLITE_PREPARE_PERSISTENT as _,
+                &mut stmt,
+                &mut tail,
+            );
+            if rc != ffi::SQLITE_OK {
+                return Err(error(db, rc));
+            }
+            let Some(stmt) = NonNull::new(stmt) else {
+                return Err(rusqlite::Error::InvalidQuery);
+            };
+            let prepared = Prepared(stmt);
+            let used = (tail as usize).saturating_sub(sql.as_ptr() as usize);
+            if !sql[used.min(sql.len())..].trim().is_empty() {
+                return Err(rusqlite::Error::MultipleStatement);
+            }
+            prepared
+        };
+        let ptr = stmt.0.as_ptr();
+        self.statements.insert(sql.to_owned(), stmt);
+        Ok(ptr)
     }
-    if s.values.is_empty() {
-        changed = stmt.raw_execute()? as u64;
+}
+
+/// Bind `v` to parameter `at` of `stmt` without a copy: the value outlives every step of the
+/// statement, and its bindings are cleared before the value is dropped (`Connection::execute`).
+fn bind(db: *mut ffi::sqlite3, stmt: *mut ffi::sqlite3_stmt, at: c_int, v: &Value) -> rusqlite::Result<()> {
+    // SAFETY: `stmt` is a live statement of `db`; text and blob pointers are valid for their
+    // lengths until the bindings are cleared.
+    let rc = unsafe {
+        match v {
+            Value::Int(Some(n)) => ffi::sqlite3_bind_int64(stmt, at, *n),
+            Value::Text(Some(t)) => ffi::sqlite3_bind_text64(
+                stmt,
+                at,
+                t.as_ptr().cast(),
+                t.len() as ffi::sqlite3_uint64,
+                ffi::SQLITE_STATIC(),
+                ffi::SQLITE_UTF8 as _,
+            ),
+            // An empty blob is bound as one (a null pointer would bind NULL).
+            Value::Blob(Some(b)) if b.is_empty() => ffi::sqlite3_bind_zeroblob(stmt, at, 0),
+            Value::Blob(Some(b)) => ffi::sqlite3_bind_blob64(
+                stmt,
+                at,
+                b.as_ptr().cast(),
+                b.len() as ffi::sqlite3_uint64,
+                ffi::SQLITE_STATIC(),
+            ),
+            Value::Int(None) | Value::Text(None) | Value::Blob(None) => ffi::sqlite3_bind_null(stmt, at),
+        }
+    };
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(error(db, rc))
     }
-    Ok(changed)
+}
+
+/// Step `stmt` to completion and reset it; returns the rows it changed.
+fn step(db: *mut ffi::sqlite3, stmt: *mut ffi::sqlite3_stmt) -> rusqlite::Result<u64> {
+    // SAFETY: `stmt` is a live statement of `db`, whose bound values are alive.
+    unsafe {
+        let rc = ffi::sqlite3_step(stmt);
+        let result = match rc {
+            ffi::SQLITE_DONE => Ok(ffi::sqlite3_changes64(db) as u64),
+            ffi::SQLITE_ROW => Err(rusqlite::Error::ExecuteReturnedResults),
+            _ => Err(error(db, rc)),
+        };
+        ffi::sqlite3_reset(stmt);
+        result
+    }
+}
+
+/// The connection's error for result code `rc`, with SQLite's message.
+fn error(db: *mut ffi::sqlite3, rc: c_int) -> rusqlite::Error {
+    // SAFETY: `db` is a live connection; its message is copied before the next call.
+    let message = unsafe {
+        let m = ffi::sqlite3_errmsg(db);
+        (!m.is_null()).then(|| std::ffi::CStr::from_ptr(m).to_string_lossy().into_owned())
+    };
+    rusqlite::Error::SqliteFailure(ffi::Error::new(rc), message)
 }
 
 /// `sql` with PostgreSQL-style `$N` placeholders written as SQLite's `?N`, which bind to index N
