@@ -401,30 +401,41 @@ impl Statement {
         self
     }
 
-    /// This statement as one statement text: a row-at-a-time insert becomes a multi-row `VALUES`
-    /// list with a `(?, …)` group per row (what sqlx's connections run).
-    fn one_text(self) -> Statement {
+    /// This statement as statement texts for sqlx's connections: a row-at-a-time insert becomes
+    /// multi-row `VALUES` lists with a `(?, …)` group per row, each of at most
+    /// [`MAX_INSERT_PARAMS`] values (SQLite refuses more than 32,766 in one statement).
+    fn texts(self) -> Vec<Statement> {
         let Some(width) = self.row_width else {
-            return self;
+            return vec![self];
         };
         let (head, row) = self
             .sql
             .split_once(" VALUES ")
             .expect("a row statement is an INSERT … VALUES (…)");
-        let rows = self.values.len() / width.max(1);
-        let sql = format!("{head} VALUES {}", vec![row; rows].join(", "));
-        Statement {
-            sql: sql.into(),
-            values: self.values,
-            anonymous: true,
-            row_width: None,
+        let width = width.max(1);
+        let per_statement = (MAX_INSERT_PARAMS / width).max(1) * width;
+        let mut values = self.values.into_iter();
+        let mut out = Vec::new();
+        loop {
+            let chunk: Vec<Value> = values.by_ref().take(per_statement).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let sql = format!("{head} VALUES {}", vec![row; chunk.len() / width].join(", "));
+            out.push(Statement {
+                sql: sql.into(),
+                values: chunk,
+                anonymous: true,
+                row_width: None,
+            });
         }
+        out
     }
 
     /// Execute on its own (outside a [`Script`]); returns the rows affected.
     pub async fn execute<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(self, exec: E) -> Result<u64> {
-        let s = self.one_text();
-        Ok(bound(s.sql.into_owned(), s.values)
+        debug_assert!(self.row_width.is_none(), "row inserts run through a Script");
+        Ok(bound(self.sql.into_owned(), self.values)
             .execute(exec)
             .await?
             .rows_affected())
@@ -501,8 +512,7 @@ impl Script {
         }
         let mut text = String::new();
         let mut values: Vec<Value> = Vec::new();
-        for s in statements {
-            let mut s = s.one_text();
+        for mut s in statements.into_iter().flat_map(Statement::texts) {
             if !s.anonymous {
                 match anonymize(&s.sql) {
                     Some(sql) => s.sql = sql.into(),
@@ -735,9 +745,18 @@ mod tests {
         assert_eq!(s.sql, "INSERT INTO t (a, b) VALUES (?, ?)");
         assert_eq!(s.row_width, Some(2));
         // Outside the log's writer: one text with a group per row, the values in order.
-        let text = s.one_text();
-        assert_eq!(text.sql, "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?)");
-        assert_eq!((text.values, text.row_width), (rows(3), None));
+        let texts = s.texts();
+        assert_eq!(texts.len(), 1);
+        assert_eq!(texts[0].sql, "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?)");
+        assert_eq!((&texts[0].values, texts[0].row_width), (&rows(3), None));
+        // Many rows: texts of at most MAX_INSERT_PARAMS values, whole rows each, in order.
+        let many = MAX_INSERT_PARAMS as i64;
+        insert_rows(&mut sqlite, "t (a, b)", 2, rows(many));
+        let texts = sqlite.statements.remove(0).texts();
+        assert_eq!(texts.len(), 2);
+        assert!(texts.iter().all(|t| t.values.len() <= MAX_INSERT_PARAMS));
+        let joined: Vec<Value> = texts.into_iter().flat_map(|t| t.values).collect();
+        assert_eq!(joined, rows(many));
 
         let mut pg = Script::new(Backend::Postgres);
         insert_rows(&mut pg, "t (a, b)", 2, rows(3));

@@ -115,8 +115,11 @@ unsafe extern "C" fn x_open(
         (*file).pMethods = std::ptr::null();
         let open = (*real_vfs).xOpen.expect("the default VFS opens files");
         let rc = open(real_vfs, name, real, flags, out_flags);
-        if rc != ffi::SQLITE_OK || (*real).pMethods.is_null() {
+        if rc != ffi::SQLITE_OK {
             return rc;
+        }
+        if (*real).pMethods.is_null() {
+            return ffi::SQLITE_CANTOPEN;
         }
         std::ptr::addr_of_mut!((*shim).real).write(real);
         let gathered = if flags & ffi::SQLITE_OPEN_WAL != 0 {
