@@ -339,7 +339,8 @@ async fn a_passive_checkpoint_copies_the_writers_commits_into_the_database_file(
     let wal = wal.expect("an SQLite file has a write-ahead log to sync");
     let mut script = Script::new(db.backend());
     script.add(Statement::new("BEGIN IMMEDIATE"));
-    let entries: Vec<NewEntry> = (0..500u64)
+    // Enough pages (over 1,000) that the checkpoint also syncs the database file itself.
+    let entries: Vec<NewEntry> = (0..20_000u64)
         .map(|i| NewEntry {
             idx: i,
             leaf_hash: [i as u8; 32],
@@ -363,8 +364,8 @@ async fn a_passive_checkpoint_copies_the_writers_commits_into_the_database_file(
     .await
     .unwrap();
     assert!(
-        done.frames > 20,
-        "500 entries of 200 bytes are dozens of pages: {done:?}"
+        done.frames > 1000,
+        "20,000 entries of 200 bytes are over a thousand pages: {done:?}"
     );
     assert_eq!(
         done.copied, done.frames,
@@ -373,13 +374,13 @@ async fn a_passive_checkpoint_copies_the_writers_commits_into_the_database_file(
     assert_eq!(again, done, "a second checkpoint finds nothing new");
     // The pages went into the database file (which grew by the new ones), and the rows read back.
     assert!(
-        file_len(&file) >= before + 20 * 4096,
+        file_len(&file) >= before + 1000 * 4096,
         "database file {} bytes before the checkpoint, {} after",
         before,
         file_len(&file)
     );
     drop(conn);
-    assert_eq!(rows::entries(&db, 0, 1000).await.unwrap().len(), 500);
+    assert_eq!(rows::entries(&db, 19_990, 20_010).await.unwrap().len(), 10);
 }
 
 #[tokio::test]
