@@ -424,29 +424,33 @@ const SYNC_QUEUE: usize = 1;
 /// the benchmark's batches; 2, 4, 8 and 16 measured alike, docs/benchmarks.md).
 const CHECKPOINT_EVERY: u64 = 4;
 
-/// The checkpointer's nice value. Its copying can wait; the sequencer's and the syncer's work is
-/// what every append waits for, and on a two-core machine the checkpointer (a sixth of a core at
-/// full load) otherwise took the processor from them: the sequencer spent a fifth of the run
-/// ready to run but waiting for a core (`/proc/…/schedstat`, docs/benchmarks.md).
+/// How much lower the checkpointer's priority is than the thread that starts it (added to its nice
+/// value). Its copying can wait; the sequencer's and the syncer's work is what every append waits
+/// for, and on a two-core machine the checkpointer (a sixth of a core at full load) otherwise took
+/// the processor from them: the sequencer spent a fifth of the run ready to run but waiting for a
+/// core (`/proc/…/schedstat`, docs/benchmarks.md).
 const CHECKPOINTER_NICE: i32 = 10;
 
-/// Lower the calling thread's scheduling priority to `nice` (Linux, where the nice value belongs to
-/// the thread; elsewhere nothing). Raising it back would need privileges, so only threads that
-/// start no others call this. A failure leaves the priority as it was.
-fn lower_priority(nice: i32) {
+/// Lower the calling thread's scheduling priority by `by` (its nice value plus `by`, at most 19;
+/// Linux, where the nice value belongs to the thread; elsewhere nothing). Raising it back would need
+/// privileges, so only threads that start no others call this. A failure leaves the priority as it
+/// was.
+fn lower_priority(by: i32) {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: gettid and setpriority take no pointers and have no memory effects.
+        // SAFETY: gettid, getpriority and setpriority take no pointers and have no memory effects.
         let failed = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice) != 0
+            let tid = libc::gettid() as libc::id_t;
+            // For the calling thread getpriority cannot fail, so -1 is a nice value, not an error.
+            let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+            libc::setpriority(libc::PRIO_PROCESS, tid, (current + by).min(19)) != 0
         };
         if failed {
             tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the thread's priority");
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = nice;
+    let _ = by;
 }
 
 /// The thread that copies the write-ahead log into the database file (SQLite), so that the
