@@ -664,7 +664,8 @@ fn anonymize(sql: &str) -> Option<String> {
 /// The multi-row form used before (`INSERT … SELECT … FROM (VALUES …)`, padded) made SQLite copy
 /// every value once more through the `VALUES` co-routine, and building its text and padding rows
 /// took as long as running it (docs/benchmarks.md). Outside the log's writer, [`Script::flush`]
-/// sends the rows as one multi-row `VALUES` text with anonymous `?` placeholders.
+/// sends the rows as multi-row `VALUES` texts with anonymous `?` placeholders, at most
+/// [`MAX_INSERT_PARAMS`] values each.
 ///
 /// On PostgreSQL the rows go in multi-row statements, one round trip each, whose text depends only
 /// on the row count rounded up to a power of two: padding rows of typed NULLs (the type of each
