@@ -140,7 +140,7 @@ pub enum CareEffect {
     Rating(Box<RatingRow>),
 }
 
-/// Insert the events of a batch (see [`crate::insert_rows`]).
+/// Insert the events of a batch (see `insert_rows` in `lib.rs`).
 pub fn insert_events(script: &mut Script, rows: Vec<(u64, Box<EventRow>)>) -> Result<()> {
     let mut values: Vec<Value> = Vec::with_capacity(rows.len() * 14);
     for (idx, r) in rows {

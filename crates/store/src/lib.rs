@@ -291,7 +291,7 @@ impl WalSync {
     /// (or holding up) the writer: an SQLite `PASSIVE` checkpoint. SQLite syncs the log before
     /// copying, so nothing reaches the database file before it is durable in the log. It syncs the
     /// database file only when a checkpoint has copied the whole log, which one running beside the
-    /// writer rarely does; so this syncs the file itself once [`SYNC_COPIED_FRAMES`] more frames
+    /// writer rarely does; so this syncs the file itself once `SYNC_COPIED_FRAMES` (1,000) more frames
     /// have been copied.
     /// Otherwise they stayed dirty in the operating system until the writer's own checkpoint (at
     /// `native::WAL_BACKSTOP_PAGES`, which copies what is left and lets the log restart) synced the

@@ -89,7 +89,7 @@ pub async fn params(db: &Db) -> Result<Option<LogParams>> {
     .transpose()
 }
 
-/// Insert entries (see [`crate::insert_rows`]).
+/// Insert entries (see `insert_rows` in `lib.rs`).
 pub fn insert_entries(script: &mut Script, rows: Vec<NewEntry>) -> Result<()> {
     let mut values = Vec::with_capacity(rows.len() * 3);
     for r in rows {
