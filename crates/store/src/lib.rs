@@ -203,8 +203,7 @@ impl Db {
                 path: wal.into(),
                 file: Mutex::new(None),
                 db: file.clone(),
-                checkpointer: Mutex::new(None),
-                db_file: Mutex::new((None, 0)),
+                checkpointer: Mutex::default(),
             }),
         ))
     }
@@ -255,12 +254,20 @@ pub struct WalSync {
     path: PathBuf,
     /// The open log file, reopened when SQLite has replaced it (a new inode at the path).
     file: Mutex<Option<File>>,
-    /// The database file, and the connection that checkpoints it (opened on first use).
+    /// The database file, and what checkpoints it (opened on first use).
     db: PathBuf,
-    checkpointer: Mutex<Option<rusqlite::Connection>>,
-    /// The database file, opened on first use, to sync what passive checkpoints copied into it,
-    /// and the log's frames copied when it was last synced.
-    db_file: Mutex<(Option<File>, i64)>,
+    checkpointer: Mutex<Checkpointer>,
+}
+
+/// The checkpointing side of a [`WalSync`], used by one checkpoint at a time.
+#[derive(Default)]
+struct Checkpointer {
+    /// The connection that runs the checkpoints.
+    conn: Option<rusqlite::Connection>,
+    /// The database file, to sync what passive checkpoints copied into it.
+    file: Option<File>,
+    /// The log's frames copied when the file was last synced.
+    copied_at_sync: i64,
 }
 
 impl std::fmt::Debug for WalSync {
@@ -298,34 +305,35 @@ impl WalSync {
     /// file inside a commit: flushing megabytes there held every append up for 7–27 ms
     /// (docs/benchmarks.md).
     pub fn checkpoint(&self) -> Result<Checkpointed> {
-        let done = {
-            let mut conn = self.checkpointer.lock().unwrap_or_else(|e| e.into_inner());
-            if conn.is_none() {
-                *conn = Some(native::open_checkpointer(&self.db)?);
-            }
-            let conn = conn.as_ref().expect("opened above");
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok(Checkpointed {
-                    frames: r.get(1)?,
-                    copied: r.get(2)?,
-                })
-            })?
-        };
-        let mut synced = self.db_file.lock().unwrap_or_else(|e| e.into_inner());
-        let (file, copied_at_sync) = &mut *synced;
-        if done.copied < *copied_at_sync {
-            // The log restarted after a complete checkpoint, which synced the file.
-            *copied_at_sync = 0;
+        let mut guard = self.checkpointer.lock().unwrap_or_else(|e| e.into_inner());
+        let c = &mut *guard;
+        if c.conn.is_none() {
+            c.conn = Some(native::open_checkpointer(&self.db)?);
         }
-        if done.copied - *copied_at_sync >= SYNC_COPIED_FRAMES {
-            if file.is_none() {
-                *file = Some(File::open(&self.db).map_err(StoreError::Io)?);
+        let done =
+            c.conn
+                .as_ref()
+                .expect("opened above")
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok(Checkpointed {
+                        frames: r.get(1)?,
+                        copied: r.get(2)?,
+                    })
+                })?;
+        if done.copied < c.copied_at_sync {
+            // The log restarted after a complete checkpoint, which synced the file.
+            c.copied_at_sync = 0;
+        }
+        if done.copied - c.copied_at_sync >= SYNC_COPIED_FRAMES {
+            if c.file.is_none() {
+                c.file = Some(File::open(&self.db).map_err(StoreError::Io)?);
             }
-            file.as_ref()
+            c.file
+                .as_ref()
                 .expect("opened above")
                 .sync_data()
                 .map_err(StoreError::Io)?;
-            *copied_at_sync = done.copied;
+            c.copied_at_sync = done.copied;
         }
         Ok(done)
     }

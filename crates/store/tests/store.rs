@@ -289,7 +289,7 @@ async fn commit_and_merge(
         .unwrap();
     match merge {
         Some((to, None)) => v::merge_subjects(&mut script, to).unwrap(),
-        Some((to, Some(kept))) => v::merge_subject_rows(&mut script, kept.clone(), to).unwrap(),
+        Some((to, Some(kept))) => v::merge_subject_rows(&mut script, kept, to).unwrap(),
         None => {}
     }
     script.flush(&mut tx).await.unwrap();
