@@ -180,14 +180,30 @@ impl Db {
     /// [`WalSync::sync`] starts is durable once it returns; the caller acknowledges nothing before
     /// that.
     ///
-    /// For PostgreSQL and in-memory SQLite: a connection of the pool, whose commits are durable.
-    pub async fn writer_connection(&self) -> Result<(WriterConn, Option<WalSync>)> {
+    /// For PostgreSQL: a connection that commits with `synchronous_commit = off` (its commits
+    /// return without waiting for the server's WAL flush), and the [`ServerSync`] that makes them
+    /// durable afterwards, the same pipeline with the server's flush in place of the fsync.
+    ///
+    /// For in-memory SQLite: a connection of the pool, and nothing to make durable.
+    pub async fn writer_connection(&self) -> Result<(WriterConn, Option<Durability>)> {
         let Some(file) = &self.file else {
+            if self.backend == Backend::Sqlite {
+                // In memory: nothing to make durable.
+                let mut conn = self.pool.acquire().await?;
+                conn.close_on_drop();
+                return Ok((WriterConn::Sqlx(conn), None));
+            }
+            // The syncer's connection first: it must be older than every commit it will make
+            // durable (see [`ServerSync`]).
+            let sync = ServerSync::open(self).await?;
             let mut conn = self.pool.acquire().await?;
             // The sequencer lets it go only after a failure (state unknown) or at shutdown: it is
-            // closed then, never returned to the pool.
+            // closed then, never returned to the pool with this setting.
             conn.close_on_drop();
-            return Ok((WriterConn::Sqlx(conn), None));
+            sqlx::query("SET synchronous_commit = off")
+                .execute(&mut *conn)
+                .await?;
+            return Ok((WriterConn::Sqlx(conn), Some(Durability::Server(sync))));
         };
         let writer = {
             let file = file.clone();
@@ -199,13 +215,25 @@ impl Db {
         wal.push("-wal");
         Ok((
             WriterConn::Native(writer),
-            Some(WalSync {
+            Some(Durability::Wal(WalSync {
                 path: wal.into(),
                 file: Mutex::new(None),
                 db: file.clone(),
                 checkpointer: Mutex::default(),
-            }),
+            })),
         ))
+    }
+
+    /// Make every transaction committed so far on this database durable, whichever connection
+    /// committed it: on PostgreSQL a synchronous commit of its own on a pooled connection (see
+    /// [`ServerSync`]); on SQLite nothing, since the pool's connections commit with
+    /// `synchronous = FULL` and the log's writer has its [`WalSync`].
+    pub async fn sync_committed(&self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            let mut conn = self.pool.acquire().await?;
+            ServerSync::run(&mut conn).await?;
+        }
+        Ok(())
     }
 
     /// Cheap liveness query for readiness checks.
@@ -244,6 +272,72 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// What makes the commits of [`Db::writer_connection`]'s connection durable after the fact.
+#[derive(Debug)]
+pub enum Durability {
+    /// An SQLite file: an fsync of its write-ahead log.
+    Wal(WalSync),
+    /// PostgreSQL: a synchronous commit on a connection of its own.
+    Server(ServerSync),
+}
+
+/// Makes the commits of the PostgreSQL writer connection, which commits with
+/// `synchronous_commit = off`, durable: an update of the one row of `log_sync`, committed
+/// synchronously on a connection of its own. The server answers that commit only once its WAL is
+/// flushed up to the commit's record, which comes after the record of every transaction committed
+/// before it; so every batch the writer committed before [`ServerSync::sync`] started is durable
+/// once it returns.
+///
+/// The connection is opened before the writer's and never replaced. If the server restarted, the
+/// batches committed before it were possibly lost with its WAL buffers; the restart also ended
+/// this connection, so the next sync fails and nothing of them is acknowledged. (A sync on a
+/// fresh connection would have succeeded and acknowledged them.)
+pub struct ServerSync {
+    conn: tokio::sync::Mutex<Conn>,
+}
+
+impl std::fmt::Debug for ServerSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSync").finish_non_exhaustive()
+    }
+}
+
+/// The `application_name` of the log syncer's PostgreSQL connection, so that operators (and the
+/// tests) can tell it in `pg_stat_activity`.
+pub const SYNC_APPLICATION_NAME: &str = "tianping-log-sync";
+
+impl ServerSync {
+    async fn open(db: &Db) -> Result<ServerSync> {
+        let mut conn = db.pool.acquire().await?;
+        // Never returned to the pool: a pooled connection could be older or newer than the
+        // writer's, and the application name would stay on it.
+        conn.close_on_drop();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SET application_name = '{SYNC_APPLICATION_NAME}'"
+        )))
+        .execute(&mut *conn)
+        .await?;
+        Ok(ServerSync {
+            conn: tokio::sync::Mutex::new(conn),
+        })
+    }
+
+    /// Make every commit of the writer connection that returned before this call durable.
+    pub async fn sync(&self) -> Result<()> {
+        let mut conn = self.conn.lock().await;
+        ServerSync::run(&mut conn).await
+    }
+
+    async fn run(conn: &mut sqlx::AnyConnection) -> Result<()> {
+        // A transaction that writes is flushed at commit (unless the server is configured with
+        // synchronous_commit = off: then nothing the server commits is durable at once).
+        sqlx::query("UPDATE log_sync SET n = n + 1 WHERE id = 1")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
 }
 

@@ -118,6 +118,33 @@ impl Drop for TestDb {
     }
 }
 
+/// PostgreSQL: how many connections the log's syncer holds to this database (see
+/// [`crate::ServerSync`]; they carry its `application_name`).
+pub async fn log_sync_connections(db: &crate::Db) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(crate::SYNC_APPLICATION_NAME)
+    .fetch_one(db.pool())
+    .await
+    .expect("pg_stat_activity")
+}
+
+/// PostgreSQL: end the log syncer's connections to this database, as a server restart would;
+/// returns how many were ended. Each is gone when this returns (the server waits up to 10 s for it;
+/// PostgreSQL 14 and later).
+pub async fn end_log_sync_connections(db: &crate::Db) -> usize {
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity \
+         WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(crate::SYNC_APPLICATION_NAME)
+    .fetch_all(db.pool())
+    .await
+    .expect("pg_terminate_backend");
+    ended.into_iter().filter(|e| *e).count()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -2,7 +2,7 @@
 
 use tianping_store::log::{self as rows, CheckpointRow, LogParams, NewContent, NewEntry, TileRow};
 use tianping_store::testing::TestDb;
-use tianping_store::{Backend, Script, Statement, Writer, tokens};
+use tianping_store::{Backend, Durability, Script, Statement, Writer, tokens};
 
 #[tokio::test]
 async fn both_schemas_have_the_same_tables_and_columns() {
@@ -336,7 +336,9 @@ async fn a_passive_checkpoint_copies_the_writers_commits_into_the_database_file(
     let t = TestDb::sqlite();
     let db = t.connect().await;
     let (mut conn, wal) = db.writer_connection().await.unwrap();
-    let wal = wal.expect("an SQLite file has a write-ahead log to sync");
+    let Some(Durability::Wal(wal)) = wal else {
+        panic!("an SQLite file has a write-ahead log to sync");
+    };
     let mut script = Script::new(db.backend());
     script.add(Statement::new("BEGIN IMMEDIATE"));
     // Enough pages (over 1,000) that the checkpoint also syncs the database file itself.

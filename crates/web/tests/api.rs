@@ -577,6 +577,71 @@ async fn a_failed_sync_acknowledges_nothing_and_stops_the_log() {
     server.stop().await;
 }
 
+/// On PostgreSQL the sequencer commits without waiting for the server's WAL flush and the syncer
+/// makes the batches durable with a synchronous commit on a connection of its own. When that commit
+/// fails (here its connection is ended by the server, as a restart would end it), its batch is not
+/// acknowledged; the log then starts over from storage with a new connection and syncer and goes on
+/// taking appends, every acknowledged entry is where its receipt says, and the audit passes.
+#[tokio::test]
+async fn a_failed_synchronous_commit_on_postgres_acknowledges_nothing_and_the_log_goes_on() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let server = Server::start(&db, "intl").await;
+    let vkey = server.vkey().await;
+    let mut acknowledged = Vec::new();
+    let mut append = async |n: u32| {
+        let resp = server
+            .append(&json!({"kind": "log.test", "subject": "s", "content": n}))
+            .await;
+        match resp.status().as_u16() {
+            201 => {
+                let r: Value = resp.json().await.unwrap();
+                acknowledged.push((
+                    r["index"].as_u64().unwrap(),
+                    B64.decode(r["leaf_hash"].as_str().unwrap()).unwrap(),
+                ));
+                true
+            }
+            _ => {
+                expect_problem(resp, 500, "internal").await;
+                false
+            }
+        }
+    };
+    assert!(append(0).await);
+    let sync_connections = || tianping_store::testing::log_sync_connections(&server.db);
+    assert_eq!(sync_connections().await, 1, "the log has one syncer connection");
+    assert_eq!(
+        tianping_store::testing::end_log_sync_connections(&server.db).await,
+        1
+    );
+    assert!(
+        !append(1).await,
+        "the batch whose synchronous commit failed is not acknowledged"
+    );
+    for n in 2..20 {
+        assert!(append(n).await, "appends go on after the log started over");
+    }
+    assert_eq!(server.get("/readyz").await.status().as_u16(), 200);
+    assert_eq!(
+        sync_connections().await,
+        1,
+        "a new syncer connection replaced the ended one"
+    );
+    for (index, leaf) in &acknowledged {
+        let stored = tianping_store::log::entries(&server.db, *index, index + 1)
+            .await
+            .unwrap();
+        assert_eq!(&stored[0].leaf_hash, leaf, "entry {index} is as acknowledged");
+    }
+    let audit = tianping_service::log::audit(&server.db, HashAlg::Sha256, std::slice::from_ref(&vkey))
+        .await
+        .unwrap();
+    assert_eq!(audit.divergence, None);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn health_readiness_and_openapi() {
     let db = TestDb::sqlite();

@@ -6,8 +6,9 @@
 //! happens in parallel), then [`Log::append`] hands it to the sequencer. The sequencer takes
 //! everything queued (up to `max_batch`), extends the right edge of the tree, signs a checkpoint
 //! for the new size and writes entries, their vault effects (records, holds, shredding…), changed
-//! tiles and the checkpoint in one transaction. Only after the commit (fsync) returns are the
-//! callers answered, each with its index, leaf hash and that checkpoint.
+//! tiles and the checkpoint in one transaction. Only once that transaction is durable (the syncer's
+//! fsync of the write-ahead log on SQLite, its synchronous commit on PostgreSQL) are the callers
+//! answered, each with its index, leaf hash and that checkpoint.
 
 mod audit;
 mod edge;

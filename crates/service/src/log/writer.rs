@@ -1,11 +1,12 @@
 //! The sequencer: the single writer of the log. See the module docs of `log` for the protocol.
 //!
-//! On SQLite the sequencer commits without waiting for the disk and hands each committed batch to
-//! the syncer, which fsyncs the write-ahead log, then publishes the head and answers the batch's
-//! callers. So the next batch is written while the previous one reaches the disk, and nothing is
-//! acknowledged or published before it is durable. The sequencer takes its next batch only when the
-//! syncer has room for it (see `Sequencer::run`).
-//! On PostgreSQL the commit itself is durable and the sequencer answers directly.
+//! The sequencer commits without waiting for the disk and hands each committed batch to the syncer,
+//! which makes it durable, then publishes the head and answers the batch's callers: on SQLite an
+//! fsync of the write-ahead log (a thread), on PostgreSQL a synchronous commit on a connection of
+//! its own (a task; see `tianping_store::ServerSync`). So the next batch is written while the
+//! previous one becomes durable, and nothing is acknowledged or published before it is. The
+//! sequencer takes its next batch only when the syncer has room for it (see `Sequencer::run`).
+//! In-memory SQLite has no syncer: the sequencer answers directly.
 //!
 //! On an SQLite file the sequencer runs on a thread of its own (with a single-threaded runtime for
 //! its few awaits) and executes its statements there, blocking: the writer's time per batch is
@@ -25,7 +26,8 @@ use tianping_log::{Hash, HashAlg};
 
 use tianping_store::vault::{self as vault_rows, Effect};
 use tianping_store::{
-    Backend, Db, NewEntry, Script, Statement, StoreError, TileRow, WalSync, WriterConn, log as rows,
+    Backend, Db, Durability, NewEntry, Script, ServerSync, Statement, StoreError, TileRow, WalSync,
+    WriterConn, log as rows,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -119,12 +121,17 @@ impl Sequencer {
         loop {
             // With a syncer, a batch is taken only once the syncer has room for it, i.e. once
             // it has started syncing the batch before: a batch committed earlier would wait for
-            // the same fsync as the next one, so it is better left to grow in the queue (fewer,
+            // the same sync as the next one, so it is better left to grow in the queue (fewer,
             // larger commits; each commit rewrites the right-hand pages of every table it touches).
             let permit = match &self.syncer {
                 Some(syncer) => match syncer.queue.clone().reserve_owned().await {
                     Ok(permit) => Some(permit),
-                    Err(_) => break,
+                    Err(_) => {
+                        if self.syncer_stopped().await {
+                            continue;
+                        }
+                        break;
+                    }
                 },
                 None => None,
             };
@@ -167,12 +174,14 @@ impl Sequencer {
                         (Some(permit), _) => {
                             permit.send(done);
                         }
-                        // The first batch, whose commit opened the connection and started the
+                        // The first batch of a connection, whose commit opened it and started the
                         // syncer.
                         (None, Some(syncer)) => {
                             if let Err(mpsc::error::SendError(done)) = syncer.queue.send(done).await {
                                 done.fail(|| AppendError::Unavailable);
-                                break;
+                                if !self.syncer_stopped().await {
+                                    break;
+                                }
                             }
                         }
                         (None, None) => done.publish(&self.head),
@@ -187,7 +196,7 @@ impl Sequencer {
                     // The transaction may or may not have reached the disk (a lost connection
                     // during COMMIT). Start over with a fresh connection and rebuild the edge
                     // from storage before going on.
-                    self.conn = None;
+                    self.drop_connection().await;
                     if let Err(e) = self.reload().await {
                         tracing::error!(error = %e, "cannot reload the log state; the sequencer stops");
                         break;
@@ -327,27 +336,69 @@ impl Sequencer {
     /// syncing where the backend allows it, with the syncer started for it.
     async fn connection(&mut self) -> anyhow::Result<&mut WriterConn> {
         if self.conn.is_none() {
-            let (conn, wal) = self.db.writer_connection().await?;
-            if let (None, Some(wal)) = (&self.syncer, wal) {
-                self.syncer = Some(Syncer::spawn(wal, self.head.clone(), self.failed.clone())?);
+            let (conn, durability) = self.db.writer_connection().await?;
+            if self.syncer.is_none() {
+                self.syncer = match durability {
+                    Some(Durability::Wal(wal)) => {
+                        Some(Syncer::spawn_wal(wal, self.head.clone(), self.failed.clone())?)
+                    }
+                    Some(Durability::Server(sync)) => Some(Syncer::spawn_server(sync, self.head.clone())),
+                    None => None,
+                };
             }
             self.conn = Some(conn);
         }
         Ok(self.conn.as_mut().expect("connection set above"))
     }
 
+    /// Let the writer's connection go (after a failure: its state is unknown). On PostgreSQL its
+    /// syncer goes with it, once it has synced or failed the batches committed on it: a syncer's
+    /// connection must be older than the commits it makes durable (see `ServerSync`), so the next
+    /// connection comes with a new one. On SQLite the syncer belongs to the file and stays.
+    async fn drop_connection(&mut self) {
+        self.conn = None;
+        if let Some(syncer) = self.syncer.take_if(|s| matches!(s.durable, Durable::Server)) {
+            syncer.stop().await;
+        }
+    }
+
+    /// The syncer stopped taking batches. After a failed fsync (SQLite) the log stops: false.
+    /// After a failed synchronous commit (PostgreSQL: a lost connection, a restarted server) the
+    /// sequencer starts over from storage with a new connection and syncer: true once it has.
+    async fn syncer_stopped(&mut self) -> bool {
+        if self.failed.load(Ordering::Acquire) {
+            return false;
+        }
+        if let Some(syncer) = self.syncer.take() {
+            syncer.stop().await;
+        }
+        self.conn = None;
+        match self.reload().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reload the log state; the sequencer stops");
+                false
+            }
+        }
+    }
+
     async fn reload(&mut self) -> anyhow::Result<()> {
+        // What storage holds may not be durable yet: make it so before reading what to publish.
+        match self.syncer.as_ref().map(|s| &s.durable) {
+            Some(Durable::Wal(wal)) => {
+                let wal = wal.clone();
+                tokio::task::spawn_blocking(move || wal.sync()).await??;
+            }
+            // PostgreSQL: a synchronous commit on a pooled connection, made after the lost
+            // connection's commits (which it flushes, if the server still has them).
+            _ => self.db.sync_committed().await?,
+        }
         let latest = rows::latest_checkpoint(&self.db)
             .await?
             .ok_or_else(|| anyhow::anyhow!("no checkpoint"))?;
         let (edge, root) = super::load_edge(&self.db, self.alg, latest.size).await?;
         self.subjects_merged = vault_rows::subjects_merged_upto(&self.db).await?;
         self.unmerged = None;
-        // What storage holds may not be on the disk yet: sync before publishing it.
-        if let Some(syncer) = &self.syncer {
-            let wal = syncer.wal.clone();
-            tokio::task::spawn_blocking(move || wal.sync()).await??;
-        }
         self.edge = edge;
         let head = Arc::new(Head::new(&self.edge, root, latest.note.into()));
         advance(&self.head, head);
@@ -357,8 +408,7 @@ impl Sequencer {
     /// Stop: the syncer finishes the batches handed to it, then this returns.
     async fn finish(self) {
         if let Some(syncer) = self.syncer {
-            drop(syncer.queue);
-            let _ = tokio::task::spawn_blocking(move || syncer.thread.join()).await;
+            syncer.stop().await;
         }
     }
 }
@@ -409,11 +459,23 @@ impl Committed {
     }
 }
 
-/// The thread that makes committed batches durable and acknowledges them (SQLite).
+/// What makes committed batches durable and acknowledges them: a thread that fsyncs the
+/// write-ahead log (SQLite), or a task that commits synchronously on a connection of its own
+/// (PostgreSQL, see `ServerSync`).
 pub(super) struct Syncer {
     queue: mpsc::Sender<Committed>,
-    wal: Arc<WalSync>,
-    thread: std::thread::JoinHandle<()>,
+    durable: Durable,
+    running: SyncerRunning,
+}
+
+enum Durable {
+    Wal(Arc<WalSync>),
+    Server,
+}
+
+enum SyncerRunning {
+    Thread(std::thread::JoinHandle<()>),
+    Task(tokio::task::JoinHandle<()>),
 }
 
 /// Committed batches waiting for the syncer at most (besides the one it is syncing): the
@@ -487,7 +549,57 @@ fn spawn_checkpointer(
 }
 
 impl Syncer {
-    fn spawn(
+    /// Close its queue and wait until it has answered every batch handed to it.
+    async fn stop(self) {
+        drop(self.queue);
+        match self.running {
+            SyncerRunning::Thread(thread) => {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+            SyncerRunning::Task(task) => {
+                let _ = task.await;
+            }
+        }
+    }
+
+    fn spawn_server(sync: ServerSync, head: Arc<watch::Sender<Arc<Head>>>) -> Syncer {
+        let (queue, mut rx) = mpsc::channel::<Committed>(SYNC_QUEUE);
+        let task = tokio::spawn(async move {
+            let mut batches = Vec::with_capacity(SYNC_QUEUE);
+            while rx.recv_many(&mut batches, SYNC_QUEUE).await > 0 {
+                match sync.sync().await {
+                    Ok(()) => {
+                        for done in batches.drain(..) {
+                            done.publish(&head);
+                        }
+                    }
+                    Err(e) => {
+                        // Whether the batches are durable is unknown (the server may have lost
+                        // them with its WAL buffers): none is acknowledged. The sequencer starts
+                        // over from storage with a new connection and a new syncer.
+                        tracing::error!(error = %e, "the log's synchronous commit failed; its batches are not acknowledged");
+                        for done in batches.drain(..) {
+                            done.fail(|| {
+                                AppendError::Storage("the database did not confirm the commit".into())
+                            });
+                        }
+                        rx.close();
+                        while let Some(done) = rx.recv().await {
+                            done.fail(|| AppendError::Unavailable);
+                        }
+                        break;
+                    }
+                }
+            }
+        });
+        Syncer {
+            queue,
+            durable: Durable::Server,
+            running: SyncerRunning::Task(task),
+        }
+    }
+
+    fn spawn_wal(
         wal: WalSync,
         head: Arc<watch::Sender<Arc<Head>>>,
         failed: Arc<AtomicBool>,
@@ -536,6 +648,10 @@ impl Syncer {
                 drop(checkpoint);
                 let _ = checkpointer.join();
             })?;
-        Ok(Syncer { queue, wal, thread })
+        Ok(Syncer {
+            queue,
+            durable: Durable::Wal(wal),
+            running: SyncerRunning::Thread(thread),
+        })
     }
 }
