@@ -512,6 +512,8 @@ pub struct Statement {
     /// `Some(n)`: the text inserts one row of `n` values and `values` holds several rows; the
     /// statement runs once per row (SQLite only; see [`insert_rows`]).
     row_width: Option<usize>,
+    /// See [`Statement::independent`].
+    independent: bool,
 }
 
 impl Statement {
@@ -521,6 +523,7 @@ impl Statement {
             values: Vec::new(),
             anonymous: false,
             row_width: None,
+            independent: false,
         }
     }
 
@@ -531,11 +534,21 @@ impl Statement {
             values: Vec::new(),
             anonymous: false,
             row_width: None,
+            independent: false,
         }
     }
 
     pub fn bind(mut self, v: impl Into<Value>) -> Statement {
         self.values.push(v.into());
+        self
+    }
+
+    /// Declare that this statement reads no row that another statement of its transaction writes,
+    /// and writes none that another reads or writes: an insert of given values, say, or an update of
+    /// a row nothing else in the transaction touches. On PostgreSQL consecutive independent
+    /// statements then run as one (see [`Script::flush`]).
+    pub fn independent(mut self) -> Statement {
+        self.independent = true;
         self
     }
 
@@ -565,6 +578,7 @@ impl Statement {
                 values: chunk,
                 anonymous: true,
                 row_width: None,
+                independent: self.independent,
             });
         }
         out
@@ -578,6 +592,103 @@ impl Statement {
             .await?
             .rows_affected())
     }
+}
+
+/// Values bound to one merged PostgreSQL statement at most (see [`merged_for_postgres`]). A
+/// batch's entries, records and checkpoint (a few hundred values) merge; a subject merge's thousands
+/// of rows run alone: merged with them, the statement took four times as long (33 ms against 8 ms
+/// and the rest, measured; docs/benchmarks.md). Also well below the 65,535 PostgreSQL takes at all.
+const PG_MERGE_MAX_VALUES: usize = 8_192;
+
+/// A PostgreSQL flush's statements with each run of consecutive [`Statement::independent`] ones
+/// merged into one statement: one round trip instead of one each. A whole transaction of them
+/// (`BEGIN`, independent statements, `COMMIT`) becomes that one statement alone, which is a
+/// transaction by itself. Merged statements are data-modifying `WITH` queries, which PostgreSQL runs
+/// on one snapshot without seeing each other's rows: hence only independent ones. A statement that
+/// is not independent runs alone, after the run before it and before the run after it, so it sees
+/// the transaction's rows as it would have.
+fn merged_for_postgres(mut statements: Vec<Statement>) -> Vec<Statement> {
+    let whole = statements.len() > 2
+        && statements[0].sql == "BEGIN"
+        && statements[statements.len() - 1].sql == "COMMIT"
+        && statements[1..statements.len() - 1].iter().all(|s| s.independent)
+        && statements.iter().map(|s| s.values.len()).sum::<usize>() <= PG_MERGE_MAX_VALUES;
+    // Otherwise BEGIN and COMMIT stay, and the runs between them merge.
+    if whole {
+        statements.pop();
+        statements.remove(0);
+    }
+    let mut out = Vec::with_capacity(statements.len());
+    let mut run: Vec<Statement> = Vec::new();
+    let mut run_values = 0;
+    for s in statements {
+        if !s.independent || run_values + s.values.len() > PG_MERGE_MAX_VALUES {
+            out.extend(merge_run(std::mem::take(&mut run)));
+            run_values = 0;
+        }
+        if s.independent {
+            run_values += s.values.len();
+            run.push(s);
+        } else {
+            out.push(s);
+        }
+    }
+    out.extend(merge_run(run));
+    out
+}
+
+/// `run` as one statement: each statement but the last in a `WITH` clause, its placeholders
+/// renumbered after the values of those before it.
+fn merge_run(mut run: Vec<Statement>) -> Option<Statement> {
+    if run.len() < 2 {
+        return run.pop();
+    }
+    let last = run.len() - 1;
+    let mut sql = String::from("WITH ");
+    let mut values = Vec::with_capacity(run.iter().map(|s| s.values.len()).sum());
+    for (i, s) in run.into_iter().enumerate() {
+        let text = shift_placeholders(&s.sql, values.len());
+        if i < last {
+            sql.push_str(&format!("w{i} AS ({text}), "));
+        } else {
+            sql.truncate(sql.len() - 2);
+            sql.push(' ');
+            sql.push_str(&text);
+        }
+        values.extend(s.values);
+    }
+    let mut merged = Statement::dynamic(sql);
+    merged.values = values;
+    merged.independent = true;
+    Some(merged)
+}
+
+/// `sql` with each numbered placeholder `$n` outside quoted text and identifiers made `$(n + by)`.
+fn shift_placeholders(sql: &str, by: usize) -> String {
+    if by == 0 {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + sql.len() / 8);
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '$') if chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut n = 0usize;
+                while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                out.push_str(&(n + by).to_string());
+            }
+            (None, _) => {}
+        }
+    }
+    out
 }
 
 /// A query of `sql` with `values` bound in order (moved, not copied: they hold record ciphertexts).
@@ -643,7 +754,7 @@ impl Script {
             Writer::Sqlx(tx) => tx,
         };
         if !self.sqlite {
-            for s in statements {
+            for s in merged_for_postgres(statements) {
                 s.execute(&mut *tx).await?;
             }
             return Ok(());
@@ -787,6 +898,7 @@ pub(crate) fn insert_rows(script: &mut Script, target: &'static str, cols: usize
             values,
             anonymous: true,
             row_width: Some(cols),
+            independent: true,
         });
         return;
     }
@@ -814,6 +926,7 @@ pub(crate) fn insert_rows(script: &mut Script, target: &'static str, cols: usize
             values: bound,
             anonymous: false,
             row_width: None,
+            independent: true,
         });
     }
 }
@@ -928,6 +1041,80 @@ mod tests {
         assert_eq!(anonymize("UPDATE t SET a = $1 WHERE b = $1"), None);
         assert_eq!(anonymize("SELECT 1").as_deref(), Some("SELECT 1"));
         assert_eq!(anonymize("SELECT $x"), None);
+    }
+
+    #[test]
+    fn placeholders_shift_outside_quotes_only() {
+        assert_eq!(
+            shift_placeholders("VALUES ($1, $2), ($10)", 3),
+            "VALUES ($4, $5), ($13)"
+        );
+        assert_eq!(
+            shift_placeholders("SET a = '$1', \"$2\" = $2", 5),
+            "SET a = '$1', \"$2\" = $7"
+        );
+        assert_eq!(shift_placeholders("SELECT $1, $x", 0), "SELECT $1, $x");
+        assert_eq!(shift_placeholders("SELECT $x, $2", 1), "SELECT $x, $3");
+    }
+
+    #[test]
+    fn independent_postgres_statements_run_as_one_and_others_alone_in_order() {
+        let insert = |t: &'static str, n: i64| Statement::new(t).bind(n).bind(n + 1).independent();
+        let reads = || Statement::new("INSERT INTO c SELECT * FROM a WHERE x > $1").bind(0);
+        let whole = merged_for_postgres(vec![
+            Statement::new("BEGIN"),
+            insert("INSERT INTO a VALUES ($1, $2)", 1),
+            insert("INSERT INTO b VALUES ($1, $2)", 3),
+            insert("UPDATE m SET x = $1 WHERE x < $2", 5),
+            Statement::new("COMMIT"),
+        ]);
+        assert_eq!(
+            whole.len(),
+            1,
+            "a whole transaction of independent statements is one statement"
+        );
+        assert_eq!(
+            whole[0].sql,
+            "WITH w0 AS (INSERT INTO a VALUES ($1, $2)), w1 AS (INSERT INTO b VALUES ($3, $4)) \
+             UPDATE m SET x = $5 WHERE x < $6"
+        );
+        assert_eq!(whole[0].values, (1..=6).map(Value::from).collect::<Vec<_>>());
+
+        // A statement that reads what others write splits the runs and keeps the transaction.
+        let split = merged_for_postgres(vec![
+            Statement::new("BEGIN"),
+            insert("INSERT INTO a VALUES ($1, $2)", 1),
+            insert("INSERT INTO b VALUES ($1, $2)", 3),
+            reads(),
+            insert("INSERT INTO d VALUES ($1, $2)", 5),
+            Statement::new("COMMIT"),
+        ]);
+        let texts: Vec<&str> = split.iter().map(|s| &*s.sql).collect();
+        assert_eq!(
+            texts,
+            [
+                "BEGIN",
+                "WITH w0 AS (INSERT INTO a VALUES ($1, $2)) INSERT INTO b VALUES ($3, $4)",
+                "INSERT INTO c SELECT * FROM a WHERE x > $1",
+                "INSERT INTO d VALUES ($1, $2)",
+                "COMMIT",
+            ]
+        );
+
+        // More values than one statement may bind: several statements, none over the limit.
+        let big = |n: i64| {
+            let mut s = Statement::new("INSERT INTO a VALUES ($1)").independent();
+            s.values = vec![Value::from(n); PG_MERGE_MAX_VALUES / 2 + 1];
+            s
+        };
+        let many = merged_for_postgres(vec![
+            Statement::new("BEGIN"),
+            big(1),
+            big(2),
+            Statement::new("COMMIT"),
+        ]);
+        assert_eq!(many.len(), 4);
+        assert!(many.iter().all(|s| s.values.len() <= PG_MERGE_MAX_VALUES));
     }
 
     #[test]

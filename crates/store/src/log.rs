@@ -140,7 +140,9 @@ pub fn insert_checkpoint(script: &mut Script, c: &CheckpointRow) -> Result<()> {
             .bind(to_i64(c.size)?)
             .bind(c.root.clone())
             .bind(&c.note)
-            .bind(c.created_ms),
+            .bind(c.created_ms)
+            // A plain insert: a second checkpoint of the same size fails either way.
+            .independent(),
     );
     Ok(())
 }

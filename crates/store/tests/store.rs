@@ -32,6 +32,68 @@ async fn migrations_have_the_same_versions_on_both_backends() {
     assert!(!names("sqlite").is_empty());
 }
 
+/// A transaction's statements run in order whatever the backend does with them (on PostgreSQL,
+/// consecutive independent inserts become one statement): a statement that reads sees the rows of
+/// those before it, and a failure anywhere leaves nothing of the transaction.
+#[tokio::test]
+async fn a_scripts_statements_see_the_rows_before_them_and_fail_as_one() {
+    for t in TestDb::all().await {
+        let db = t.connect().await;
+        let entries = |from: u64| -> Vec<NewEntry> {
+            (from..from + 3)
+                .map(|i| NewEntry {
+                    idx: i,
+                    leaf_hash: [i as u8; 32],
+                    envelope: vec![i as u8],
+                })
+                .collect()
+        };
+        let checkpoint = |size: u64| CheckpointRow {
+            size,
+            root: vec![0; 32],
+            note: format!("n{size}"),
+            created_ms: 1,
+        };
+        let begin = || {
+            Statement::new(match db.backend() {
+                Backend::Sqlite => "BEGIN IMMEDIATE",
+                Backend::Postgres => "BEGIN",
+            })
+        };
+        let mut conn = db.pool().acquire().await.unwrap();
+        let mut script = Script::new(db.backend());
+        script.add(begin());
+        rows::insert_entries(&mut script, entries(0)).unwrap();
+        rows::insert_checkpoint(&mut script, &checkpoint(3)).unwrap();
+        // Reads what the two inserts before it wrote.
+        script.add(Statement::new(
+            "INSERT INTO log_contents (idx, salt, content) SELECT e.idx, e.leaf_hash, e.envelope \
+             FROM log_entries e, log_checkpoints c WHERE c.size = 3",
+        ));
+        rows::insert_entries(&mut script, entries(3)).unwrap();
+        script.add(Statement::new("COMMIT"));
+        script.flush(&mut *conn).await.unwrap();
+        assert_eq!(rows::entries(&db, 0, 100).await.unwrap().len(), 6);
+        let contents = rows::contents(&db, 0, 100).await.unwrap();
+        assert_eq!(
+            contents.len(),
+            3,
+            "the read saw the three entries inserted before it"
+        );
+
+        // A duplicate entry in the last insert: nothing of the transaction stays.
+        let mut script = Script::new(db.backend());
+        script.add(begin());
+        rows::insert_checkpoint(&mut script, &checkpoint(9)).unwrap();
+        rows::insert_entries(&mut script, entries(5)).unwrap();
+        script.add(Statement::new("COMMIT"));
+        assert!(script.flush(&mut *conn).await.is_err());
+        let _ = Statement::new("ROLLBACK").execute(&mut *conn).await;
+        assert_eq!(rows::entries(&db, 0, 100).await.unwrap().len(), 6);
+        assert!(rows::checkpoint(&db, 9).await.unwrap().is_none());
+    }
+}
+
 #[tokio::test]
 async fn log_rows_round_trip_in_one_transaction() {
     for t in TestDb::all().await {
