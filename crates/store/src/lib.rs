@@ -200,9 +200,12 @@ impl Db {
             // The sequencer lets it go only after a failure (state unknown) or at shutdown: it is
             // closed then, never returned to the pool with this setting.
             conn.close_on_drop();
-            sqlx::query("SET synchronous_commit = off")
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "SELECT set_config('synchronous_commit', 'off', false), set_config('application_name', $1, false)",
+            )
+            .bind(WRITER_APPLICATION_NAME)
+            .execute(&mut *conn)
+            .await?;
             return Ok((WriterConn::Sqlx(conn), Some(Durability::Server(sync))));
         };
         let writer = {
@@ -309,17 +312,19 @@ impl std::fmt::Debug for ServerSync {
 /// tests) can tell it in `pg_stat_activity`.
 pub const SYNC_APPLICATION_NAME: &str = "tianping-log-sync";
 
+/// The `application_name` of the log sequencer's PostgreSQL connection.
+pub const WRITER_APPLICATION_NAME: &str = "tianping-log-writer";
+
 impl ServerSync {
     async fn open(db: &Db) -> Result<ServerSync> {
         let mut conn = db.pool.acquire().await?;
         // Never returned to the pool: a pooled connection could be older or newer than the
         // writer's, and the application name would stay on it.
         conn.close_on_drop();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SET application_name = '{SYNC_APPLICATION_NAME}'"
-        )))
-        .execute(&mut *conn)
-        .await?;
+        sqlx::query("SELECT set_config('application_name', $1, false)")
+            .bind(SYNC_APPLICATION_NAME)
+            .execute(&mut *conn)
+            .await?;
         Ok(ServerSync {
             conn: tokio::sync::Mutex::new(conn),
         })

@@ -118,27 +118,27 @@ impl Drop for TestDb {
     }
 }
 
-/// PostgreSQL: how many connections the log's syncer holds to this database (see
-/// [`crate::ServerSync`]; they carry its `application_name`).
-pub async fn log_sync_connections(db: &crate::Db) -> i64 {
+/// PostgreSQL: how many connections to this database carry `application_name` (the log's are
+/// [`crate::WRITER_APPLICATION_NAME`] and [`crate::SYNC_APPLICATION_NAME`]).
+pub async fn connections_named(db: &crate::Db, application_name: &str) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
     )
-    .bind(crate::SYNC_APPLICATION_NAME)
+    .bind(application_name.to_owned())
     .fetch_one(db.pool())
     .await
     .expect("pg_stat_activity")
 }
 
-/// PostgreSQL: end the log syncer's connections to this database, as a server restart would;
-/// returns how many were ended. Each is gone when this returns (the server waits up to 10 s for it;
-/// PostgreSQL 14 and later).
-pub async fn end_log_sync_connections(db: &crate::Db) -> usize {
+/// PostgreSQL: end the connections to this database that carry `application_name`, as a server
+/// restart would; returns how many were ended. Each is gone when this returns (the server waits up
+/// to 10 s for it; PostgreSQL 14 and later).
+pub async fn end_connections_named(db: &crate::Db, application_name: &str) -> usize {
     let ended: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity \
          WHERE application_name = $1 AND datname = current_database()",
     )
-    .bind(crate::SYNC_APPLICATION_NAME)
+    .bind(application_name.to_owned())
     .fetch_all(db.pool())
     .await
     .expect("pg_terminate_backend");

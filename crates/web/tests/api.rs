@@ -579,11 +579,12 @@ async fn a_failed_sync_acknowledges_nothing_and_stops_the_log() {
 
 /// On PostgreSQL the sequencer commits without waiting for the server's WAL flush and the syncer
 /// makes the batches durable with a synchronous commit on a connection of its own. When that commit
-/// fails (here its connection is ended by the server, as a restart would end it), its batch is not
-/// acknowledged; the log then starts over from storage with a new connection and syncer and goes on
-/// taking appends, every acknowledged entry is where its receipt says, and the audit passes.
+/// fails (here the server ends the syncer's connection, as a restart would), or the sequencer's own
+/// connection is lost, the batch is not acknowledged; the log then starts over from storage with a
+/// new connection and syncer and goes on taking appends, every acknowledged entry is where its
+/// receipt says, and the audit passes.
 #[tokio::test]
-async fn a_failed_synchronous_commit_on_postgres_acknowledges_nothing_and_the_log_goes_on() {
+async fn a_lost_connection_on_postgres_acknowledges_nothing_and_the_log_goes_on() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
@@ -609,26 +610,36 @@ async fn a_failed_synchronous_commit_on_postgres_acknowledges_nothing_and_the_lo
             }
         }
     };
+    use tianping_store::testing::{connections_named, end_connections_named};
+    use tianping_store::{SYNC_APPLICATION_NAME as SYNC, WRITER_APPLICATION_NAME as WRITER};
+    let one_connection_each = async |when: &str| {
+        for name in [WRITER, SYNC] {
+            assert_eq!(
+                connections_named(&server.db, name).await,
+                1,
+                "one {name} connection {when}"
+            );
+        }
+    };
     assert!(append(0).await);
-    let sync_connections = || tianping_store::testing::log_sync_connections(&server.db);
-    assert_eq!(sync_connections().await, 1, "the log has one syncer connection");
-    assert_eq!(
-        tianping_store::testing::end_log_sync_connections(&server.db).await,
-        1
-    );
-    assert!(
-        !append(1).await,
-        "the batch whose synchronous commit failed is not acknowledged"
-    );
-    for n in 2..20 {
-        assert!(append(n).await, "appends go on after the log started over");
+    one_connection_each("at first").await;
+
+    // First the syncer's connection ends (its synchronous commit fails), then the writer's (its next
+    // batch fails); each time the log starts over the same way.
+    let mut n = 1;
+    for name in [SYNC, WRITER] {
+        assert_eq!(end_connections_named(&server.db, name).await, 1);
+        assert!(
+            !append(n).await,
+            "the batch on the ended {name} connection is not acknowledged"
+        );
+        for n in n + 1..n + 10 {
+            assert!(append(n).await, "appends go on after the log started over");
+        }
+        n += 10;
+        one_connection_each("after starting over").await;
     }
     assert_eq!(server.get("/readyz").await.status().as_u16(), 200);
-    assert_eq!(
-        sync_connections().await,
-        1,
-        "a new syncer connection replaced the ended one"
-    );
     for (index, leaf) in &acknowledged {
         let stored = tianping_store::log::entries(&server.db, *index, index + 1)
             .await

@@ -195,7 +195,9 @@ impl Sequencer {
                     }
                     // The transaction may or may not have reached the disk (a lost connection
                     // during COMMIT). Start over with a fresh connection and rebuild the edge
-                    // from storage before going on.
+                    // from storage before going on. The syncer's room goes first: a syncer that
+                    // stops waits for every sender of its queue to be gone.
+                    drop(permit);
                     self.drop_connection().await;
                     if let Err(e) = self.reload().await {
                         tracing::error!(error = %e, "cannot reload the log state; the sequencer stops");
@@ -366,7 +368,8 @@ impl Sequencer {
     /// After a failed synchronous commit (PostgreSQL: a lost connection, a restarted server) the
     /// sequencer starts over from storage with a new connection and syncer: true once it has.
     async fn syncer_stopped(&mut self) -> bool {
-        if self.failed.load(Ordering::Acquire) {
+        let server = matches!(self.syncer.as_ref().map(|s| &s.durable), Some(Durable::Server));
+        if !server || self.failed.load(Ordering::Acquire) {
             return false;
         }
         if let Some(syncer) = self.syncer.take() {
