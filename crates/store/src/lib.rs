@@ -648,21 +648,19 @@ fn merge_run(mut run: Vec<Statement>) -> Option<Statement> {
     if run.len() < 2 {
         return run.pop();
     }
-    let last = run.len() - 1;
-    let mut sql = String::from("WITH ");
+    let mut texts = Vec::with_capacity(run.len());
     let mut values = Vec::with_capacity(run.iter().map(|s| s.values.len()).sum());
-    for (i, s) in run.into_iter().enumerate() {
-        let text = shift_placeholders(&s.sql, values.len());
-        if i < last {
-            sql.push_str(&format!("w{i} AS ({text}), "));
-        } else {
-            sql.truncate(sql.len() - 2);
-            sql.push(' ');
-            sql.push_str(&text);
-        }
+    for s in run {
+        texts.push(shift_placeholders(&s.sql, values.len()));
         values.extend(s.values);
     }
-    let mut merged = Statement::dynamic(sql);
+    let primary = texts.pop().expect("two statements or more");
+    let with: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("w{i} AS ({t})"))
+        .collect();
+    let mut merged = Statement::dynamic(format!("WITH {} {primary}", with.join(", ")));
     merged.values = values;
     merged.independent = true;
     Some(merged)

@@ -194,13 +194,10 @@ impl Sequencer {
                         let _ = job.respond.send(Err(AppendError::Storage(e.to_string())));
                     }
                     // The transaction may or may not have reached the disk (a lost connection
-                    // during COMMIT). Start over with a fresh connection and rebuild the edge
-                    // from storage before going on. The syncer's room goes first: a syncer that
-                    // stops waits for every sender of its queue to be gone.
+                    // during COMMIT). The syncer's room goes first: a syncer that stops waits for
+                    // every sender of its queue to be gone.
                     drop(permit);
-                    self.drop_connection().await;
-                    if let Err(e) = self.reload().await {
-                        tracing::error!(error = %e, "cannot reload the log state; the sequencer stops");
+                    if !self.start_over().await {
                         break;
                     }
                 }
@@ -353,29 +350,17 @@ impl Sequencer {
         Ok(self.conn.as_mut().expect("connection set above"))
     }
 
-    /// Let the writer's connection go (after a failure: its state is unknown). On PostgreSQL its
-    /// syncer goes with it, once it has synced or failed the batches committed on it: a syncer's
-    /// connection must be older than the commits it makes durable (see `ServerSync`), so the next
-    /// connection comes with a new one. On SQLite the syncer belongs to the file and stays.
-    async fn drop_connection(&mut self) {
+    /// Start over after a failure: let the writer's connection go (its state is unknown) and
+    /// rebuild the edge from storage; the next batch opens a fresh connection. On PostgreSQL the
+    /// syncer goes with the connection, once it has synced or failed the batches committed on it:
+    /// a syncer's connection must be older than the commits it makes durable (see `ServerSync`),
+    /// so the next connection comes with a new one. On SQLite the syncer belongs to the file and
+    /// stays. False when storage cannot be read: the sequencer stops.
+    async fn start_over(&mut self) -> bool {
         self.conn = None;
         if let Some(syncer) = self.syncer.take_if(|s| matches!(s.durable, Durable::Server)) {
             syncer.stop().await;
         }
-    }
-
-    /// The syncer stopped taking batches. After a failed fsync (SQLite) the log stops: false.
-    /// After a failed synchronous commit (PostgreSQL: a lost connection, a restarted server) the
-    /// sequencer starts over from storage with a new connection and syncer: true once it has.
-    async fn syncer_stopped(&mut self) -> bool {
-        let server = matches!(self.syncer.as_ref().map(|s| &s.durable), Some(Durable::Server));
-        if !server || self.failed.load(Ordering::Acquire) {
-            return false;
-        }
-        if let Some(syncer) = self.syncer.take() {
-            syncer.stop().await;
-        }
-        self.conn = None;
         match self.reload().await {
             Ok(()) => true,
             Err(e) => {
@@ -383,6 +368,14 @@ impl Sequencer {
                 false
             }
         }
+    }
+
+    /// The syncer stopped taking batches. After a failed fsync (SQLite) the log stops: false.
+    /// After a failed synchronous commit (PostgreSQL: a lost connection, a restarted server) the
+    /// sequencer starts over: true once it has.
+    async fn syncer_stopped(&mut self) -> bool {
+        let server = matches!(self.syncer.as_ref().map(|s| &s.durable), Some(Durable::Server));
+        server && !self.failed.load(Ordering::Acquire) && self.start_over().await
     }
 
     async fn reload(&mut self) -> anyhow::Result<()> {
